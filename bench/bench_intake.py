@@ -1,0 +1,169 @@
+"""Intake throughput: HTTP batch endpoint, `garant ingest`, and raw sqlite3 executemany.
+
+All three write the same rows into the same schema (a fresh migrated SQLite file each, WAL,
+synchronous=FULL). The raw path is the floor of what the database can do: rows prepared in
+advance, one `executemany` in one transaction, no validation. The HTTP path runs a real
+`garant serve` on loopback and posts batches of 10,000 with httpx.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from bench.workload import observations
+from garant.services.agreements import load_agreement_file
+from garant.services.bulk import demo_files
+from garant.services.intake import ingest
+from garant.store.db import migrate, open_database
+
+BATCH = 10_000
+
+
+def _fresh_db(folder: Path, name: str) -> str:
+    url = f"sqlite:///{folder / name}"
+    db = open_database(url)
+    migrate(db)
+    load_agreement_file(db, demo_files()[0])  # realistic: intake checks against an agreement
+    db.dispose()
+    return url
+
+
+def _env(url: str, folder: Path) -> dict[str, str]:
+    return {**os.environ, "GARANT_DATABASE_URL": url, "GARANT_DATA_DIR": str(folder)}
+
+
+def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
+    """Exactly the rows intake writes, captured from a throw-away run of the real intake."""
+    from garant.store import observations as obs_store
+
+    captured: list[dict[str, Any]] = []
+    original = obs_store.insert_new
+
+    def capture(conn: Any, rows: Any) -> set[str]:
+        captured.extend(rows)
+        return original(conn, rows)
+
+    obs_store.insert_new = capture  # type: ignore[assignment]
+    try:
+        db = open_database(_fresh_db(folder, "capture.db"))
+        for i in range(0, len(items), BATCH):
+            ingest(db, items[i : i + BATCH])
+        db.dispose()
+    finally:
+        obs_store.insert_new = original
+    return captured
+
+
+def raw_sqlite(items: list[dict[str, Any]], folder: Path) -> float:
+    rows = _prepared_rows(items, folder)
+    url = _fresh_db(folder, "raw.db")
+    cols = list(rows[0].keys())
+
+    def plain(v: Any) -> Any:
+        return v.isoformat(sep=" ")[:26] if hasattr(v, "isoformat") else v
+
+    tuples = [tuple(plain(r[c]) for c in cols) for r in rows]
+    sql = f"INSERT INTO observations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA foreign_keys=ON")
+    t0 = time.perf_counter()
+    for i in range(0, len(tuples), BATCH):
+        con.execute("BEGIN IMMEDIATE")
+        con.executemany(sql, tuples[i : i + BATCH])
+        con.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    assert con.execute("SELECT count(*) FROM observations").fetchone()[0] == len(items)
+    con.close()
+    return len(items) / elapsed
+
+
+def cli_ingest(items: list[dict[str, Any]], folder: Path) -> float:
+    url = _fresh_db(folder, "cli.db")
+    path = folder / "observations.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(o) for o in items) + b"\n")
+    t0 = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "garant.cli", "ingest", str(path)],
+        check=True,
+        env=_env(url, folder),
+        capture_output=True,
+    )
+    return len(items) / (time.perf_counter() - t0)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def http_batch(items: list[dict[str, Any]], folder: Path) -> float:
+    url = _fresh_db(folder, "http.db")
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "garant.cli", "serve", "--no-demo", "--port", str(port)],
+        env=_env(url, folder),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=120) as client:
+            for _ in range(200):
+                try:
+                    if client.get("/api/v1/health").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.05)
+            bodies = [
+                orjson.dumps({"observations": items[i : i + BATCH]}) for i in range(0, len(items), BATCH)
+            ]
+            headers = {"content-type": "application/json"}
+            t0 = time.perf_counter()
+            for body in bodies:
+                r = client.post("/api/v1/observations", content=body, headers=headers)
+                if r.status_code != 201:
+                    raise RuntimeError(f"batch failed: {r.status_code} {r.text[:300]}")
+            elapsed = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return len(items) / elapsed
+
+
+def run(n: int = 100_000) -> dict[str, Any]:
+    items = observations(n)
+    with tempfile.TemporaryDirectory(prefix="garant-bench-") as tmp:
+        folder = Path(tmp)
+        raw = raw_sqlite(items, folder)
+        cli = cli_ingest(items, folder)
+        http = http_batch(items, folder)
+    return {
+        "observations": n,
+        "raw_sqlite_per_s": round(raw),
+        "cli_ingest_per_s": round(cli),
+        "http_batch_per_s": round(http),
+        "http_over_raw": round(http / raw, 3),
+    }
+
+
+if __name__ == "__main__":
+    print(
+        orjson.dumps(
+            run(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000), option=orjson.OPT_INDENT_2
+        ).decode()
+    )

@@ -1,0 +1,81 @@
+"""The FastAPI application: routers, one problem-details error shape, OpenAPI with real schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from pydantic import TypeAdapter
+
+import garant
+from garant.api import agreements, observations
+from garant.api.problems import install_problem_handlers
+from garant.api.state import AppState
+from garant.config import Settings
+from garant.domain.agreement import Agreement
+from garant.domain.observations import OBSERVATION_ADAPTER
+from garant.store.db import Database, migrate, open_database
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    ref = "#/components/schemas/{model}"
+    for name, adapter in (("Observation", OBSERVATION_ADAPTER), ("Agreement", TypeAdapter(Agreement))):
+        js = adapter.json_schema(ref_template=ref)
+        components.update(js.pop("$defs", {}))
+        components[name] = js
+    app.openapi_schema = schema
+    return schema
+
+
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, *, migrate_db: bool = True
+) -> FastAPI:
+    settings = settings or Settings.from_env()
+    db = db or open_database(settings.database_url)
+    if migrate_db:
+        migrate(db)
+    app = FastAPI(
+        title="Garant",
+        version=garant.__version__,
+        description="Monitoring and verification of a ceasefire; the commission's evidence; the guarantees.",
+    )
+    app.state.garant = AppState(settings=settings, db=db)
+    install_problem_handlers(app)
+    app.include_router(observations.router)
+    app.include_router(agreements.router)
+
+    @app.get("/api/v1/health", tags=["meta"], summary="Liveness and database reachability")
+    def health() -> dict[str, str]:
+        with db.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": garant.__version__, "database": db.dialect}
+
+    @app.middleware("http")
+    async def _security_headers(request: Any, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; connect-src 'self'",
+        )
+        return response
+
+    try:
+        from garant.web.routes import mount_static
+        from garant.web.routes import router as web_router
+    except ImportError:  # pragma: no cover - the web package ships with garant
+        pass
+    else:
+        app.include_router(web_router)
+        mount_static(app)
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,286 @@
+"""`/api/v1/observations`: batch intake and filtered GeoJSON listing.
+
+The POST body is parsed by hand (orjson, then one Pydantic validation per item) rather than
+by a FastAPI body model, because a body model rejects a whole batch for one bad item; the
+OpenAPI schema still documents the body through `openapi_extra`.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from garant.api.problems import Problem, pointer, problem_response
+from garant.api.state import AppState, app_state
+from garant.services.intake import BatchOutcome, ItemError, ingest_with_retry
+from garant.store import observations as obs_store
+
+router = APIRouter(prefix="/api/v1/observations", tags=["observations"])
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+
+_BODY_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"$ref": "#/components/schemas/Observation"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/Observation"}, "maxItems": 10000},
+        {
+            "type": "object",
+            "required": ["observations"],
+            "properties": {
+                "observations": {
+                    "type": "array",
+                    "items": {"$ref": "#/components/schemas/Observation"},
+                    "maxItems": 10000,
+                }
+            },
+        },
+    ]
+}
+
+
+def _json(body: Any, status: int = 200, media_type: str = JSON) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type=media_type)
+
+
+def record_feature(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored observation as a GeoJSON Feature: the accepted payload plus server facts."""
+    props = orjson.loads(row["payload"])
+    lon, lat = props.pop("lon"), props.pop("lat")
+    props["id"] = row["id"]
+    props["received_at"] = row["received_at"].isoformat().replace("+00:00", "Z")
+    props["agreement"] = row["agreement_key"]
+    props["superseded_by"] = row["superseded_by"]
+    return {
+        "type": "Feature",
+        "id": row["id"],
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": props,
+    }
+
+
+def _item_errors(err: ItemError, prefix: list[int | str]) -> list[dict[str, Any]]:
+    out = []
+    for p in err.problems:
+        loc: list[int | str] = [*prefix]
+        if p.field != "(item)":
+            for part in p.field.replace("]", "").replace("[", ".").split("."):
+                loc.append(int(part) if part.isdigit() else part)
+        out.append({"pointer": pointer(loc), "field": p.field, "reason": p.reason})
+    return out
+
+
+def _batch_body(outcome: BatchOutcome, prefix: list[int | str]) -> dict[str, Any]:
+    return {
+        "accepted": outcome.created,
+        "duplicates": outcome.duplicates,
+        "rejected": outcome.rejected,
+        "results": [
+            {"index": r.index, "status": r.status, "id": r.id, "client_id": r.client_id}
+            for r in outcome.results
+        ],
+        "errors": [
+            {
+                "index": e.index,
+                "status": e.status,
+                "client_id": e.client_id,
+                "errors": _item_errors(e, [*prefix, e.index]),
+            }
+            for e in outcome.errors
+        ],
+    }
+
+
+@router.post(
+    "",
+    summary="Submit one observation or a batch (up to 10,000)",
+    openapi_extra={"requestBody": {"required": True, "content": {JSON: {"schema": _BODY_SCHEMA}}}},
+    responses={
+        200: {"description": "single: the same client id and content was accepted before (replay)"},
+        201: {"description": "created (single: the record; batch: per-item results)"},
+        207: {"description": "batch: some items accepted, some refused (listed with reasons)"},
+        409: {"description": "client id already used with other content"},
+        413: {"description": "body or batch too large"},
+        422: {"description": "invalid observation(s): problem details naming item, field, reason"},
+    },
+)
+async def post_observations(request: Request, state: AppState = Depends(app_state)) -> Response:
+    ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
+    if ctype not in (JSON, GEOJSON, "application/*+json"):
+        raise Problem(415, f"send observations as {JSON}, not {ctype!r}")
+    declared = request.headers.get("content-length")
+    limit = state.settings.max_body_bytes
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise Problem(413, f"body of {declared} bytes exceeds the limit of {limit} bytes")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise Problem(413, f"body of {len(raw)} bytes exceeds the limit of {limit} bytes")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"malformed JSON: {exc}", kind="malformed-json") from exc
+
+    if isinstance(doc, dict) and "observations" not in doc:
+        return await run_in_threadpool(_post_single, state, doc)
+    items, prefix = (doc["observations"], ["observations"]) if isinstance(doc, dict) else (doc, [])
+    if not isinstance(items, list):
+        raise Problem(
+            422,
+            'expected an observation object, an array of them, or {"observations": [...]}',
+            errors=[{"pointer": pointer(prefix), "field": "observations", "reason": "must be an array"}],
+        )
+    if len(items) > state.settings.max_batch:
+        raise Problem(
+            413, f"batch of {len(items)} exceeds the limit of {state.settings.max_batch} observations"
+        )
+    if not items:
+        raise Problem(
+            422,
+            "the batch is empty",
+            errors=[
+                {
+                    "pointer": pointer(prefix),
+                    "field": "observations",
+                    "reason": "at least one observation is needed",
+                }
+            ],
+        )
+    outcome = await run_in_threadpool(ingest_with_retry, state.db, items)
+    body = _batch_body(outcome, prefix)
+    if not outcome.errors:
+        return _json(body, 201 if outcome.created else 200)
+    if outcome.results:
+        return _json(body, 207)
+    status = 409 if all(e.status == 409 for e in outcome.errors) else 422
+    detail = f"all {outcome.rejected} observations were refused; see errors for each item"
+    return problem_response(
+        status,
+        detail,
+        kind="batch-refused",
+        errors=body["errors"],
+        extra={"accepted": 0, "duplicates": 0, "rejected": outcome.rejected, "results": []},
+    )
+
+
+def _post_single(state: AppState, item: dict[str, Any]) -> Response:
+    outcome = ingest_with_retry(state.db, [item])
+    if outcome.errors:
+        err = outcome.errors[0]
+        fields = ", ".join(p.field for p in err.problems)
+        detail = err.problems[0].reason if err.status == 409 else f"invalid observation: {fields}"
+        kind = "client-id-conflict" if err.status == 409 else "invalid-observation"
+        return problem_response(err.status, detail, kind=kind, errors=_item_errors(err, []))
+    result = outcome.results[0]
+    with state.db.read() as conn:
+        row = obs_store.get_observation(conn, result.id)
+    assert row is not None
+    feature = record_feature(row)
+    return _json(feature, 201 if result.status == "created" else 200, GEOJSON)
+
+
+def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
+    try:
+        parts = [float(p) for p in bbox.split(",")]
+    except ValueError:
+        parts = []
+    reason = None
+    if len(parts) != 4:
+        reason = "bbox is min_lon,min_lat,max_lon,max_lat (four numbers)"
+    else:
+        x1, y1, x2, y2 = parts
+        if not (-180 <= x1 <= 180 and -180 <= x2 <= 180 and -90 <= y1 <= 90 and -90 <= y2 <= 90):
+            reason = "bbox coordinates out of range"
+        elif x1 > x2 or y1 > y2:
+            reason = "bbox minimum exceeds maximum (boxes across the antimeridian are not supported)"
+    if reason:
+        raise Problem(422, reason, errors=[{"in": "query", "pointer": "", "field": "bbox", "reason": reason}])
+    return parts[0], parts[1], parts[2], parts[3]
+
+
+def _aware(name: str, value: datetime | None) -> datetime | None:
+    if value is not None and value.utcoffset() is None:
+        reason = "time must carry a UTC offset, e.g. 2026-03-01T00:00:00Z"
+        raise Problem(
+            422, f"{name}: {reason}", errors=[{"in": "query", "pointer": "", "field": name, "reason": reason}]
+        )
+    return value
+
+
+def _encode_cursor(row: dict[str, Any]) -> str:
+    raw = orjson.dumps([row["observed_at"].isoformat(), row["seq"]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        t, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(t), int(seq)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        reason = "not a cursor this server issued"
+        raise Problem(
+            422, reason, errors=[{"in": "query", "pointer": "", "field": "cursor", "reason": reason}]
+        ) from exc
+
+
+def _csv_values(values: list[str] | None) -> tuple[str, ...]:
+    return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
+
+
+@router.get("", summary="List observations as GeoJSON (filters, keyset pagination)")
+def list_observations(
+    request: Request,
+    state: AppState = Depends(app_state),
+    start: Annotated[
+        datetime | None, Query(description="observed_at >= start (ISO 8601 with offset)")
+    ] = None,
+    end: Annotated[datetime | None, Query(description="observed_at < end (ISO 8601 with offset)")] = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84)")] = None,
+    kind: Annotated[
+        list[str] | None, Query(description="observation kind(s), repeat or comma-separate")
+    ] = None,
+    source_id: Annotated[list[str] | None, Query()] = None,
+    nation: Annotated[list[str] | None, Query()] = None,
+    include_superseded: bool = False,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    cursor: str | None = None,
+) -> Response:
+    f = obs_store.ObservationFilter(
+        start=_aware("start", start),
+        end=_aware("end", end),
+        bbox=_parse_bbox(bbox) if bbox else None,
+        kinds=_csv_values(kind),
+        source_ids=_csv_values(source_id),
+        nations=_csv_values(nation),
+        include_superseded=include_superseded,
+        after=_decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    with state.db.read() as conn:
+        rows = obs_store.list_observations(conn, f)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_url = None
+    if more:
+        next_url = str(request.url.include_query_params(cursor=_encode_cursor(rows[-1])))
+    body = {
+        "type": "FeatureCollection",
+        "features": [record_feature(r) for r in rows],
+        "numberReturned": len(rows),
+        "links": {"next": next_url},
+    }
+    return _json(body, media_type=GEOJSON)
+
+
+@router.get("/{observation_id}", summary="One observation as a GeoJSON Feature")
+def get_observation(observation_id: str, state: AppState = Depends(app_state)) -> Response:
+    with state.db.read() as conn:
+        row = obs_store.get_observation(conn, observation_id)
+    if row is None:
+        raise Problem(404, f"no observation with id {observation_id!r}")
+    return _json(record_feature(row), media_type=GEOJSON)

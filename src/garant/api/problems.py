@@ -1,0 +1,110 @@
+"""RFC 9457 problem details: one error shape for every endpoint.
+
+Every error leaves the API as `application/problem+json` with `type`, `title`, `status`,
+`detail`, and, where fields are at fault, an `errors` list of `{pointer, field, reason}`
+(plus `index` for batch items). Nothing else (no stack trace, no framework default) leaks out.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from garant.domain.paths import dotted_path
+
+PROBLEM_TYPE_BASE = "https://garant.example/problems/"  # identifiers, not fetched
+MEDIA_TYPE = "application/problem+json"
+log = logging.getLogger("garant.api")
+
+_TITLES = {
+    400: "Bad request",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem document."""
+
+    def __init__(
+        self, status: int, detail: str, *, kind: str | None = None, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind or _TITLES.get(status, "error").lower().replace(" ", "-")
+        self.errors = errors or []
+
+
+def pointer(loc: list[int | str] | tuple[int | str, ...]) -> str:
+    """RFC 6901 JSON Pointer for a location."""
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc) if loc else ""
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    kind: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+    instance: str | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + (kind or _TITLES.get(status, "error").lower().replace(" ", "-")),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(
+            exc.status, exc.detail, kind=exc.kind, errors=exc.errors, instance=request.url.path
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = []
+        for err in exc.errors():
+            loc = list(err.get("loc", ()))
+            where = loc[0] if loc else "body"
+            rest = loc[1:]
+            field = dotted_path(rest) if rest else str(where)
+            errors.append(
+                {"in": where, "pointer": pointer(rest), "field": field, "reason": err.get("msg", "")}
+            )
+        fields = ", ".join(e["field"] for e in errors)
+        return problem_response(
+            422, f"invalid request: {fields}", kind="invalid-input", errors=errors, instance=request.url.path
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
+        return problem_response(exc.status_code, detail, instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "the server failed to handle this request; it has been logged")

@@ -1,0 +1,42 @@
+"""What a running API holds: settings, the database, and per-agreement-version caches."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+
+from garant.config import Settings
+from garant.domain.agreement import Agreement
+from garant.store.agreements import current_agreement
+from garant.store.db import Database
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    _geographies: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def current_agreement(self) -> Agreement | None:
+        with self.db.read() as conn:
+            return current_agreement(conn)
+
+    def geography(self, agreement: Agreement) -> Any:
+        """The geometry engine of one agreement version, built once (projection, zone polygons)."""
+        from garant.geo import Geography
+
+        with self._lock:
+            geo = self._geographies.get(agreement.key)
+            if geo is None:
+                geo = Geography.from_agreement(agreement)
+                self._geographies[agreement.key] = geo
+            return geo
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.garant
+    return state

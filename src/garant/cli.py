@@ -1,0 +1,158 @@
+"""`garant` command line: database, agreements, intake, demo, server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from garant.config import Settings
+from garant.services.agreements import AgreementFileError, load_agreement_file
+from garant.services.bulk import FileIngestResult, ingest_file, load_demo
+from garant.services.formats import FORMATS
+from garant.store.agreements import AgreementVersionConflict, current_agreement, list_agreements
+from garant.store.db import Database, migrate, open_database
+
+app = typer.Typer(help="Garant: monitoring and verification of a ceasefire.", no_args_is_help=True)
+agreement_app = typer.Typer(help="Agreement versions.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo data.", no_args_is_help=True)
+app.add_typer(agreement_app, name="agreement")
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _db() -> Database:
+    db = open_database(Settings.from_env().database_url)
+    migrate(db)
+    return db
+
+
+@app.command()
+def init() -> None:
+    """Create the data folder and bring the database schema up to date."""
+    settings = Settings.from_env()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = open_database(settings.database_url)
+    migrate(db)
+    console.print(f"database ready: {db.url}")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (idempotent)."""
+    _db()
+    console.print("schema up to date")
+
+
+@agreement_app.command("load")
+def agreement_load(file: Annotated[Path, typer.Argument(help="agreement YAML file")]) -> None:
+    """Validate an agreement file and store it as a new version."""
+    db = _db()
+    try:
+        stored = load_agreement_file(db, file)
+    except AgreementFileError as exc:
+        for p in exc.problems:
+            err_console.print(p.format(exc.file), markup=False, highlight=False)
+        raise typer.Exit(2) from exc
+    except AgreementVersionConflict as exc:
+        err_console.print(f"{file}: {exc}", markup=False)
+        raise typer.Exit(3) from exc
+    verb = "stored" if stored.created else "already stored (identical)"
+    console.print(f"{stored.agreement.key} {verb}, sha256 {stored.content_sha256}")
+
+
+@agreement_app.command("list")
+def agreement_list() -> None:
+    """List the stored agreement versions."""
+    db = _db()
+    with db.read() as conn:
+        rows = list_agreements(conn)
+        current = current_agreement(conn)
+    table = Table("key", "entry into force", "loaded at", "in force")
+    for r in rows:
+        table.add_row(
+            str(r["key"]),
+            str(r["entry_into_force"]),
+            str(r["loaded_at"]),
+            "yes" if current and current.key == r["key"] else "",
+        )
+    console.print(table)
+
+
+def _ingest_with_progress(db: Database, path: Path, fmt: str | None, chunk: int) -> FileIngestResult:
+    progress = Progress(
+        TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=err_console
+    )
+    with progress:
+        task = progress.add_task("ingest", total=path.stat().st_size)
+        return ingest_file(
+            db,
+            path,
+            fmt,
+            chunk=chunk,
+            on_progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(help="observations: .jsonl, .json, .csv or .geojson", exists=True)],
+    fmt: Annotated[str | None, typer.Option("--format", help=f"one of {', '.join(FORMATS)}")] = None,
+    chunk: Annotated[int, typer.Option(help="observations per transaction", min=1, max=10_000)] = 5000,
+) -> None:
+    """Ingest a file of observations; prints accepted, duplicates and rejected (with reasons)."""
+    if fmt is not None and fmt not in FORMATS:
+        err_console.print(f"--format must be one of {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    db = _db()
+    try:
+        result = _ingest_with_progress(db, file, fmt, chunk)
+    except ValueError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(2) from exc
+    for where, reason in result.refused[:200]:
+        err_console.print(f"{file}:{where}: {reason}", markup=False, highlight=False)
+    if len(result.refused) > 200:
+        err_console.print(f"... and {len(result.refused) - 200} more refused")
+    console.print(f"accepted {result.accepted}, duplicates {result.duplicates}, rejected {result.rejected}")
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@demo_app.command("load")
+def demo_load() -> None:
+    """Load the demo agreement and observations (only into an empty database)."""
+    console.print(load_demo(_db()))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    demo: Annotated[bool, typer.Option(help="load the demo into an empty database first")] = True,
+) -> None:
+    """Serve the API and the web UI."""
+    import uvicorn
+
+    from garant.api.app import create_app
+
+    settings = Settings.from_env()
+    db = open_database(settings.database_url)
+    migrate(db)
+    if demo:
+        console.print(load_demo(db))
+    application = create_app(settings, db, migrate_db=False)
+    console.print(f"Garant on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

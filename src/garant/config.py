@@ -1,0 +1,43 @@
+"""Settings from the environment (`GARANT_*`), one place so every entry point agrees."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("GARANT_DATA_DIR", "var")).resolve()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where Garant keeps its data and how it serves.
+
+    `database_url` defaults to an SQLite file in `data_dir`; set `GARANT_DATABASE_URL`
+    (e.g. `postgresql+psycopg://user@127.0.0.1:5432/garant`) for the server path.
+    """
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str = ""
+    max_batch: int = 10_000
+    max_body_bytes: int = 64 * 1024 * 1024
+    page_limit_max: int = 10_000
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'garant.db'}")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            data_dir=_default_data_dir(),
+            database_url=os.environ.get("GARANT_DATABASE_URL", ""),
+            max_batch=int(os.environ.get("GARANT_MAX_BATCH", "10000")),
+            max_body_bytes=int(os.environ.get("GARANT_MAX_BODY_BYTES", str(64 * 1024 * 1024))),
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

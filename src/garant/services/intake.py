@@ -1,0 +1,244 @@
+"""Observation intake: validate each item, keep the good ones, say exactly which failed.
+
+The promises: a batch keeps its good items; a client id makes every write idempotent (same id
+and same content returns the same result, same id with other content is a conflict); what is
+accepted is stored exactly as it was accepted and never changed; a correction is a new
+observation that `supersedes` an old one of the same source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from garant.domain.agreement import Agreement
+from garant.domain.canonical import sha256_hex
+from garant.domain.ids import new_ids
+from garant.domain.observations import OBSERVATION_LIST_ADAPTER, ObservationBase, observation_json
+from garant.domain.paths import dotted_path
+from garant.store import observations as obs_store
+from garant.store.agreements import current_agreement
+from garant.store.db import Database
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One reason an item was refused: `field` is a dotted path inside the item."""
+
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ItemError:
+    index: int
+    status: int  # 422 invalid, 409 client id reused with other content
+    client_id: str | None
+    problems: tuple[FieldProblem, ...]
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    index: int
+    status: Literal["created", "duplicate"]
+    id: str
+    client_id: str
+
+
+@dataclass
+class BatchOutcome:
+    results: list[ItemResult] = field(default_factory=list)
+    errors: list[ItemError] = field(default_factory=list)
+
+    @property
+    def created(self) -> int:
+        return sum(1 for r in self.results if r.status == "created")
+
+    @property
+    def duplicates(self) -> int:
+        return sum(1 for r in self.results if r.status == "duplicate")
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+
+def problems_from_errors(errors: Sequence[Any]) -> tuple[FieldProblem, ...]:
+    """Pydantic errors as (field, reason); the discriminator's tag is dropped from the path."""
+    out = []
+    for err in errors:
+        loc = list(err["loc"])
+        if loc and isinstance(loc[0], str) and loc[0] in _KIND_TAGS:
+            loc = loc[1:]
+        out.append(FieldProblem(dotted_path(loc) or "(item)", err["msg"]))
+    return tuple(out)
+
+
+_KIND_TAGS = {
+    "acoustic_detection",
+    "sighting",
+    "crater",
+    "radar_track",
+    "weapon_presence",
+    "air_track",
+    "allegation",
+    "osint",
+    "interference",
+}
+
+
+def validation_context(agreement: Agreement | None) -> dict[str, Any]:
+    if agreement is None:
+        return {}
+    return {"weapon_classes": agreement.weapon_class_codes(), "parties": agreement.party_codes()}
+
+
+@dataclass(frozen=True)
+class _Valid:
+    index: int
+    obs: ObservationBase
+    payload: str
+    digest: str
+
+
+def _row(v: _Valid, obs_id: str, agreement_key: str | None, now: datetime) -> dict[str, Any]:
+    o = v.obs
+    return {
+        "id": obs_id,
+        "client_id": o.client_id,
+        "content_sha256": v.digest,
+        "kind": str(o.kind),  # type: ignore[attr-defined]
+        "source_id": o.source_id,
+        "nation": o.nation,
+        "observed_at": o.observed_at,
+        "observed_until": o.observed_until,
+        "lon": o.lon,
+        "lat": o.lat,
+        "location_uncertainty_m": o.location_uncertainty_m,
+        "reliability": o.reliability,
+        "credibility": o.credibility,
+        "releasability": str(o.releasability),
+        "supersedes": o.supersedes,
+        "agreement_key": agreement_key,
+        "payload": v.payload,
+        "received_at": now,
+    }
+
+
+def _validate_all(
+    items: Sequence[Any], context: dict[str, Any], outcome: BatchOutcome
+) -> list[tuple[int, ObservationBase]]:
+    """Validate the batch in one pass; on errors, record them by index and re-validate the rest.
+
+    One list validation costs far less than one call per item; the errors of the first pass
+    already name every bad item, so the second pass (the good ones only) cannot fail.
+    """
+    candidates: list[int] = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            candidates.append(index)
+        else:
+            problem = FieldProblem("(item)", f"an observation is a JSON object, not {type(item).__name__}")
+            outcome.errors.append(ItemError(index, 422, None, (problem,)))
+    batch = [items[i] for i in candidates]
+    try:
+        return list(
+            zip(candidates, OBSERVATION_LIST_ADAPTER.validate_python(batch, context=context), strict=True)
+        )
+    except ValidationError as exc:
+        by_position: dict[int, list[Any]] = {}
+        for err in exc.errors(include_url=False):
+            by_position.setdefault(int(err["loc"][0]), []).append({**err, "loc": err["loc"][1:]})
+    for pos, errs in sorted(by_position.items()):
+        cid = batch[pos].get("client_id")
+        problems = problems_from_errors(errs)
+        outcome.errors.append(
+            ItemError(candidates[pos], 422, cid if isinstance(cid, str) else None, problems)
+        )
+    keep = [i for pos, i in enumerate(candidates) if pos not in by_position]
+    good = OBSERVATION_LIST_ADAPTER.validate_python([items[i] for i in keep], context=context)
+    return list(zip(keep, good, strict=True))
+
+
+def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = None) -> BatchOutcome:
+    """Validate and store a batch; every item ends in `results` or in `errors`, by its index."""
+    if agreement is None:
+        with db.read() as conn:
+            agreement = current_agreement(conn)
+    outcome = BatchOutcome()
+    valid = []
+    for index, obs in _validate_all(items, validation_context(agreement), outcome):
+        payload = observation_json(obs)
+        valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload)))
+
+    agreement_key = agreement.key if agreement is not None else None
+    with db.write() as conn:
+        existing = obs_store.find_by_client_ids(conn, (v.obs.client_id for v in valid))
+        wanted_parents = {v.obs.supersedes for v in valid if v.obs.supersedes}
+        parents = obs_store.find_by_ids(conn, wanted_parents) if wanted_parents else {}
+        now = datetime.now(UTC)
+        fresh_ids = iter(new_ids(len(valid)))
+        new_rows: list[dict[str, Any]] = []
+        pending: dict[str, tuple[str, str]] = {}  # client_id -> (id, digest) of this batch's new ones
+        for v in valid:
+            cid = v.obs.client_id
+            prior = existing.get(cid)
+            known = (prior.id, prior.content_sha256) if prior else pending.get(cid)
+            if known is not None:
+                if known[1] == v.digest:
+                    outcome.results.append(ItemResult(v.index, "duplicate", known[0], cid))
+                else:
+                    reason = f"client id {cid!r} was already used for an observation with other content"
+                    outcome.errors.append(ItemError(v.index, 409, cid, (FieldProblem("client_id", reason),)))
+                continue
+            parent_problem = _check_parent(v.obs, parents)
+            if parent_problem is not None:
+                outcome.errors.append(ItemError(v.index, 422, cid, (parent_problem,)))
+                continue
+            obs_id = next(fresh_ids)
+            pending[cid] = (obs_id, v.digest)
+            new_rows.append(_row(v, obs_id, agreement_key, now))
+            outcome.results.append(ItemResult(v.index, "created", obs_id, cid))
+        inserted = obs_store.insert_new(conn, new_rows)
+        if inserted != len(new_rows):
+            # Another writer took some client ids between our check and insert (PostgreSQL only:
+            # SQLite writers are serialised). Roll back and let the caller retry cleanly.
+            raise ConcurrentIntake(f"{len(new_rows) - inserted} client ids were taken concurrently")
+    outcome.results.sort(key=lambda r: r.index)
+    outcome.errors.sort(key=lambda e: e.index)
+    return outcome
+
+
+class ConcurrentIntake(Exception):
+    """A concurrent batch claimed some of the same client ids; retrying resolves it."""
+
+
+def ingest_with_retry(
+    db: Database, items: Sequence[Any], *, agreement: Agreement | None = None, attempts: int = 3
+) -> BatchOutcome:
+    for attempt in range(attempts):
+        try:
+            return ingest(db, items, agreement=agreement)
+        except ConcurrentIntake:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _check_parent(obs: ObservationBase, parents: dict[str, obs_store.Existing]) -> FieldProblem | None:
+    if not obs.supersedes:
+        return None
+    parent = parents.get(obs.supersedes)
+    if parent is None:
+        return FieldProblem("supersedes", f"no observation with id {obs.supersedes!r}")
+    if parent.source_id != obs.source_id:
+        return FieldProblem(
+            "supersedes",
+            f"observation {obs.supersedes!r} is from source {parent.source_id!r}; "
+            "only its own source may correct it",
+        )
+    return None

@@ -1,0 +1,101 @@
+"""Agreement versions: stored once, never rewritten; the newest in force is the current one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import Connection, select
+
+from garant.domain.agreement import Agreement
+from garant.domain.canonical import canonical_json, sha256_hex
+from garant.store.schema import agreements
+
+
+class AgreementVersionConflict(Exception):
+    """The same id and version was stored before with other content."""
+
+
+@dataclass(frozen=True)
+class StoredAgreement:
+    agreement: Agreement
+    content_sha256: str
+    loaded_at: datetime
+    created: bool
+
+
+def _content(agreement: Agreement) -> bytes:
+    return canonical_json(agreement.model_dump(mode="json"))
+
+
+def store_agreement(conn: Connection, agreement: Agreement) -> StoredAgreement:
+    """Insert a version; the identical version again is a no-op, a changed one is refused."""
+    content = _content(agreement)
+    digest = sha256_hex(content)
+    row = conn.execute(
+        select(agreements.c.content_sha256, agreements.c.loaded_at).where(agreements.c.key == agreement.key)
+    ).first()
+    if row is not None:
+        if row.content_sha256 != digest:
+            raise AgreementVersionConflict(
+                f"agreement {agreement.key} is already stored with other content; "
+                "a change needs a new version number"
+            )
+        return StoredAgreement(agreement, digest, row.loaded_at, created=False)
+    now = datetime.now(UTC)
+    conn.execute(
+        agreements.insert().values(
+            agreement_id=agreement.id,
+            version=agreement.version,
+            key=agreement.key,
+            content_sha256=digest,
+            entry_into_force=agreement.entry_into_force,
+            content=content.decode(),
+            loaded_at=now,
+        )
+    )
+    return StoredAgreement(agreement, digest, now, created=True)
+
+
+def _parse(content: str) -> Agreement:
+    return Agreement.model_validate(orjson.loads(content))
+
+
+def current_agreement(conn: Connection, at: datetime | None = None) -> Agreement | None:
+    """The agreement in force at `at` (default now): latest entry into force, then highest version.
+
+    If none has entered into force yet, the one that enters first is returned, so a freshly
+    loaded agreement is usable for intake before its date.
+    """
+    at = at or datetime.now(UTC)
+    q = select(agreements.c.content).order_by(
+        agreements.c.entry_into_force.desc(), agreements.c.version.desc(), agreements.c.seq.desc()
+    )
+    row = conn.execute(q.where(agreements.c.entry_into_force <= at).limit(1)).first()
+    if row is None:
+        row = conn.execute(
+            select(agreements.c.content)
+            .order_by(agreements.c.entry_into_force.asc(), agreements.c.version.desc())
+            .limit(1)
+        ).first()
+    return None if row is None else _parse(row.content)
+
+
+def get_agreement(conn: Connection, key: str) -> Agreement | None:
+    row = conn.execute(select(agreements.c.content).where(agreements.c.key == key)).first()
+    return None if row is None else _parse(row.content)
+
+
+def list_agreements(conn: Connection) -> list[dict[str, object]]:
+    rows = conn.execute(
+        select(
+            agreements.c.key,
+            agreements.c.agreement_id,
+            agreements.c.version,
+            agreements.c.entry_into_force,
+            agreements.c.content_sha256,
+            agreements.c.loaded_at,
+        ).order_by(agreements.c.seq)
+    )
+    return [dict(r._mapping) for r in rows]

@@ -1,0 +1,200 @@
+"""Observation rows: idempotent insert, lookups, and indexed filtered listing.
+
+Spatial filters use an index on both backends: an R*Tree virtual table on SQLite (filled in
+the same transaction as the rows) and a GiST index on `point(lon, lat)` on PostgreSQL; time filters use the B-tree on
+(observed_at, seq), which also serves keyset pagination.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal_column, or_, select
+from sqlalchemy import column as sa_column
+from sqlalchemy import table as sa_table
+
+from garant.store.schema import observations
+
+_rtree = sa_table(
+    "observations_rtree",
+    sa_column("seq"),
+    sa_column("min_lon"),
+    sa_column("max_lon"),
+    sa_column("min_lat"),
+    sa_column("max_lat"),
+)
+_CHUNK = 500  # keeps IN lists far below every backend's bound-parameter limit
+
+
+@dataclass(frozen=True)
+class Existing:
+    id: str
+    content_sha256: str
+    source_id: str
+
+
+def find_by_client_ids(conn: Connection, client_ids: Iterable[str]) -> dict[str, Existing]:
+    ids = list(client_ids)
+    found: dict[str, Existing] = {}
+    cols = (
+        observations.c.client_id,
+        observations.c.id,
+        observations.c.content_sha256,
+        observations.c.source_id,
+    )
+    for i in range(0, len(ids), _CHUNK):
+        for row in conn.execute(select(*cols).where(observations.c.client_id.in_(ids[i : i + _CHUNK]))):
+            found[row.client_id] = Existing(row.id, row.content_sha256, row.source_id)
+    return found
+
+
+def find_by_ids(conn: Connection, ids: Iterable[str]) -> dict[str, Existing]:
+    wanted = list(ids)
+    found: dict[str, Existing] = {}
+    cols = (observations.c.id, observations.c.content_sha256, observations.c.source_id)
+    for i in range(0, len(wanted), _CHUNK):
+        for row in conn.execute(select(*cols).where(observations.c.id.in_(wanted[i : i + _CHUNK]))):
+            found[row.id] = Existing(row.id, row.content_sha256, row.source_id)
+    return found
+
+
+_COLUMNS = [c.name for c in observations.columns if c.name != "seq"]
+_TIME_COLUMNS = {"observed_at", "observed_until", "received_at"}
+
+
+def _sqlite_time(value: datetime | None) -> str | None:
+    """The text form SQLAlchemy's SQLite DateTime stores, so both write paths agree byte for byte."""
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows, skipping client ids that exist already; return how many were inserted.
+
+    Goes straight to the driver's `executemany`: the rows are already validated and this is
+    the hot path of intake (SQLAlchemy's per-row parameter processing cost more than SQLite).
+    """
+    if not rows:
+        return 0
+    sqlite_dialect = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite_dialect else "%s"
+    sql = (
+        f"INSERT INTO observations ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))}) "
+        "ON CONFLICT (client_id) DO NOTHING"
+    )
+    if sqlite_dialect:
+        params = [tuple(_sqlite_time(r[c]) if c in _TIME_COLUMNS else r[c] for c in _COLUMNS) for r in rows]
+    else:
+        params = [tuple(r[c] for c in _COLUMNS) for r in rows]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if not sqlite_dialect:
+            cursor.executemany(sql, params)
+            return int(cursor.rowcount)
+        # SQLite writers are serialised (BEGIN IMMEDIATE), so the new rows are exactly those
+        # above the highest seq seen now; index them in the R*Tree in one statement.
+        cursor.execute("SELECT coalesce(max(seq), 0) FROM observations")
+        (before,) = cursor.fetchone()
+        cursor.executemany(sql, params)
+        inserted = int(cursor.rowcount)
+        cursor.execute(
+            "INSERT INTO observations_rtree SELECT seq, lon, lon, lat, lat FROM observations WHERE seq > ?",
+            (before,),
+        )
+        return inserted
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class ObservationFilter:
+    start: datetime | None = None
+    end: datetime | None = None
+    bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
+    kinds: tuple[str, ...] = ()
+    source_ids: tuple[str, ...] = ()
+    nations: tuple[str, ...] = ()
+    include_superseded: bool = False
+    after: tuple[datetime, int] | None = None  # keyset cursor: (observed_at, seq) of the last row seen
+    limit: int = 1000
+
+
+def _bbox_condition(dialect: str, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    x1, y1, x2, y2 = bbox
+    exact = and_(observations.c.lon.between(x1, x2), observations.c.lat.between(y1, y2))
+    if dialect == "sqlite":
+        inside = select(_rtree.c.seq).where(
+            _rtree.c.max_lon >= x1, _rtree.c.min_lon <= x2, _rtree.c.max_lat >= y1, _rtree.c.min_lat <= y2
+        )
+        return and_(observations.c.seq.in_(inside), exact)
+    if dialect == "postgresql":
+        point = func.point(observations.c.lon, observations.c.lat)
+        box = func.box(func.point(x1, y1), func.point(x2, y2))
+        return and_(point.op("<@")(box), exact)
+    return exact
+
+
+def filter_conditions(dialect: str, f: ObservationFilter) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = []
+    if f.start is not None:
+        conds.append(observations.c.observed_at >= f.start)
+    if f.end is not None:
+        conds.append(observations.c.observed_at < f.end)
+    if f.bbox is not None:
+        conds.append(_bbox_condition(dialect, f.bbox))
+    if f.kinds:
+        conds.append(observations.c.kind.in_(f.kinds))
+    if f.source_ids:
+        conds.append(observations.c.source_id.in_(f.source_ids))
+    if f.nations:
+        conds.append(observations.c.nation.in_(f.nations))
+    if not f.include_superseded:
+        later = observations.alias("later")
+        conds.append(~exists(select(literal_column("1")).where(later.c.supersedes == observations.c.id)))
+    return conds
+
+
+def _record_select() -> Any:
+    """The columns a reader gets: the accepted payload plus server-side facts."""
+    later = observations.alias("later_by")
+    superseded_by = (
+        select(later.c.id)
+        .where(later.c.supersedes == observations.c.id)
+        .order_by(later.c.seq.desc())
+        .limit(1)
+    ).scalar_subquery()
+    return select(
+        observations.c.seq,
+        observations.c.id,
+        observations.c.observed_at,
+        observations.c.received_at,
+        observations.c.agreement_key,
+        observations.c.payload,
+        superseded_by.label("superseded_by"),
+    )
+
+
+def list_observations(conn: Connection, f: ObservationFilter) -> list[dict[str, Any]]:
+    """Rows matching `f`, in (observed_at, seq) order, at most `f.limit`."""
+    conds = filter_conditions(conn.dialect.name, f)
+    if f.after is not None:
+        t, seq = f.after
+        conds.append(
+            or_(
+                observations.c.observed_at > t,
+                and_(observations.c.observed_at == t, observations.c.seq > seq),
+            )
+        )
+    q = _record_select().where(*conds).order_by(observations.c.observed_at, observations.c.seq).limit(f.limit)
+    return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def get_observation(conn: Connection, obs_id: str) -> dict[str, Any] | None:
+    row = conn.execute(_record_select().where(observations.c.id == obs_id)).first()
+    return None if row is None else dict(row._mapping)
+
+
+def count_observations(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(observations)).scalar_one())

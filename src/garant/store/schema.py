@@ -1,0 +1,79 @@
+"""The tables. Core, not ORM: intake writes thousands of rows a second and reads are filters.
+
+Records are append-only: database triggers (see the migrations) refuse UPDATE and DELETE on
+`observations` and `agreements`, so nothing accepted can be changed through any path.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from garant.store.types import UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite needs INTEGER PRIMARY KEY to alias the rowid (and feed the R*Tree); PostgreSQL gets BIGINT.
+SeqType = BigInteger().with_variant(Integer(), "sqlite")
+
+agreements = Table(
+    "agreements",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("agreement_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("key", String(80), nullable=False, unique=True),
+    Column("content_sha256", String(64), nullable=False),
+    Column("entry_into_force", UTCDateTime, nullable=False),
+    Column("content", Text, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    UniqueConstraint("agreement_id", "version"),
+)
+
+observations = Table(
+    "observations",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("client_id", String(128), nullable=False, unique=True),
+    Column("content_sha256", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("source_id", String(128), nullable=False),
+    Column("nation", String(16), nullable=False),
+    Column("observed_at", UTCDateTime, nullable=False),
+    Column("observed_until", UTCDateTime, nullable=True),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("location_uncertainty_m", Float, nullable=False),
+    Column("reliability", String(1), nullable=False),
+    Column("credibility", SmallInteger, nullable=False),
+    Column("releasability", String(16), nullable=False),
+    Column("supersedes", String(36), ForeignKey("observations.id"), nullable=True),
+    Column("agreement_key", String(80), nullable=True),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Index("ix_observations_observed_at_seq", "observed_at", "seq"),
+    Index("ix_observations_kind_observed_at", "kind", "observed_at"),
+    Index("ix_observations_source_id", "source_id"),
+    Index("ix_observations_nation", "nation"),
+    Index("ix_observations_supersedes", "supersedes"),
+)

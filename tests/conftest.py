@@ -1,0 +1,168 @@
+"""Shared fixtures: a fresh database on each backend, an app client, a live server, real data."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from garant.api.app import create_app
+from garant.config import Settings
+from garant.services.bulk import demo_files, load_demo
+from garant.store.db import Database, migrate, open_database
+
+from .postgres_server import PostgresServer
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SHARED_DATA = Path(
+    os.environ.get("GARANT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+_counter = itertools.count()
+
+
+def need_shared_data(*parts: str) -> Path:
+    """Path into ../shared/data; skip (or, under CI, fail) with the reason if it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        msg = f"real data {path} is absent (set GARANT_SHARED_DATA to the shared/data folder)"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[tuple[str, Any]]:
+    """(admin URL, server or None) of a real PostgreSQL for this session."""
+    url = os.environ.get("GARANT_TEST_POSTGRES_URL")
+    if url:
+        yield url, None
+        return
+    try:
+        server = PostgresServer.start()
+    except (FileNotFoundError, OSError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(f"no PostgreSQL server here: {exc}")
+    try:
+        yield server.admin_url, server
+    finally:
+        server.stop()
+
+
+def _fresh_postgres_url(admin_url: str) -> str:
+    name = f"garant_t{os.getpid()}_{next(_counter)}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'garant.db'}"
+    admin_url, _ = request.getfixturevalue("postgres")
+    return _fresh_postgres_url(admin_url)
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    database = open_database(database_url)
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path / 'garant.db'}")
+    migrate(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def demo_agreement_data() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(demo_files()[0].read_text())
+    return data
+
+
+@pytest.fixture
+def loaded_db(db: Database) -> Database:
+    """A database on each backend with the demo agreement and observations."""
+    load_demo(db)
+    return db
+
+
+@pytest.fixture
+def client(loaded_db: Database, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(Settings(data_dir=tmp_path, database_url=loaded_db.url), loaded_db)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class LiveServer:
+    url: str
+    known_observation_id: str | None
+    db: Database
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _serve(db: Database, tmp_path: Path) -> Iterator[str]:
+    app = create_app(Settings(data_dir=tmp_path, database_url=db.url), db)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    else:
+        raise RuntimeError("live server did not start")
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(sqlite_db: Database, tmp_path: Path) -> Iterator[LiveServer]:
+    """A real uvicorn on loopback with the demo loaded; `known_observation_id` is one of the demo's."""
+    load_demo(sqlite_db)
+    for url in _serve(sqlite_db, tmp_path):
+        first = httpx.get(url + "/api/v1/observations", params={"limit": 1}).json()["features"]
+        yield LiveServer(url, first[0]["id"] if first else None, sqlite_db)
+
+
+@pytest.fixture
+def live_server_empty(sqlite_db: Database, tmp_path: Path) -> Iterator[LiveServer]:
+    for url in _serve(sqlite_db, tmp_path):
+        yield LiveServer(url, None, sqlite_db)
