@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import yaml
@@ -9,9 +10,10 @@ import yaml
 from garant.services.bulk import demo_files
 
 
-def demo_weapon_classes() -> list[str]:
+@cache
+def demo_weapon_classes() -> tuple[str, ...]:
     data = yaml.safe_load(demo_files()[0].read_text())
-    return [w["code"] for w in data["weapon_classes"]]
+    return tuple(w["code"] for w in data["weapon_classes"])
 
 
 def _extras(kind: str, weapon_class: str) -> dict[str, Any]:

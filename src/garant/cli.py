@@ -60,10 +60,10 @@ def agreement_load(file: Annotated[Path, typer.Argument(help="agreement YAML fil
         stored = load_agreement_file(db, file)
     except AgreementFileError as exc:
         for p in exc.problems:
-            err_console.print(p.format(exc.file), markup=False, highlight=False)
+            typer.echo(p.format(exc.file), err=True)
         raise typer.Exit(2) from exc
     except AgreementVersionConflict as exc:
-        err_console.print(f"{file}: {exc}", markup=False)
+        typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(3) from exc
     verb = "stored" if stored.created else "already stored (identical)"
     console.print(f"{stored.agreement.key} {verb}, sha256 {stored.content_sha256}")
@@ -119,7 +119,7 @@ def ingest(
         err_console.print(str(exc))
         raise typer.Exit(2) from exc
     for where, reason in result.refused[:200]:
-        err_console.print(f"{file}:{where}: {reason}", markup=False, highlight=False)
+        typer.echo(f"{file}:{where}: {reason}", err=True)
     if len(result.refused) > 200:
         err_console.print(f"... and {len(result.refused) - 200} more refused")
     console.print(f"accepted {result.accepted}, duplicates {result.duplicates}, rejected {result.rejected}")

@@ -8,6 +8,7 @@ OpenAPI schema still documents the body through `openapi_extra`.
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -65,7 +66,7 @@ def record_feature(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _item_errors(err: ItemError, prefix: list[int | str]) -> list[dict[str, Any]]:
+def _item_errors(err: ItemError, prefix: Sequence[int | str]) -> list[dict[str, Any]]:
     out = []
     for p in err.problems:
         loc: list[int | str] = [*prefix]
@@ -76,7 +77,7 @@ def _item_errors(err: ItemError, prefix: list[int | str]) -> list[dict[str, Any]
     return out
 
 
-def _batch_body(outcome: BatchOutcome, prefix: list[int | str]) -> dict[str, Any]:
+def _batch_body(outcome: BatchOutcome, prefix: Sequence[int | str]) -> dict[str, Any]:
     return {
         "accepted": outcome.created,
         "duplicates": outcome.duplicates,

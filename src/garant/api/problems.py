@@ -8,6 +8,7 @@ Every error leaves the API as `application/problem+json` with `type`, `title`, `
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -47,7 +48,7 @@ class Problem(Exception):
         self.errors = errors or []
 
 
-def pointer(loc: list[int | str] | tuple[int | str, ...]) -> str:
+def pointer(loc: Sequence[int | str]) -> str:
     """RFC 6901 JSON Pointer for a location."""
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc) if loc else ""
 

@@ -18,7 +18,12 @@ from pydantic import ValidationError
 from garant.domain.agreement import Agreement
 from garant.domain.canonical import sha256_hex
 from garant.domain.ids import new_ids
-from garant.domain.observations import OBSERVATION_LIST_ADAPTER, ObservationBase, observation_json
+from garant.domain.observations import (
+    OBSERVATION_LIST_ADAPTER,
+    ObservationBase,
+    ObservationKind,
+    observation_json,
+)
 from garant.domain.paths import dotted_path
 from garant.store import observations as obs_store
 from garant.store.agreements import current_agreement
@@ -67,6 +72,9 @@ class BatchOutcome:
         return len(self.errors)
 
 
+_KIND_TAGS = frozenset(k.value for k in ObservationKind)
+
+
 def problems_from_errors(errors: Sequence[Any]) -> tuple[FieldProblem, ...]:
     """Pydantic errors as (field, reason); the discriminator's tag is dropped from the path."""
     out = []
@@ -74,21 +82,16 @@ def problems_from_errors(errors: Sequence[Any]) -> tuple[FieldProblem, ...]:
         loc = list(err["loc"])
         if loc and isinstance(loc[0], str) and loc[0] in _KIND_TAGS:
             loc = loc[1:]
-        out.append(FieldProblem(dotted_path(loc) or "(item)", err["msg"]))
+        if err["type"] == "union_tag_invalid":
+            tag = err.get("ctx", {}).get("tag")
+            out.append(
+                FieldProblem("kind", f"unknown kind {tag!r}; expected one of {', '.join(sorted(_KIND_TAGS))}")
+            )
+        elif err["type"] == "union_tag_not_found":
+            out.append(FieldProblem("kind", f"missing; one of {', '.join(sorted(_KIND_TAGS))}"))
+        else:
+            out.append(FieldProblem(dotted_path(loc) or "(item)", err["msg"]))
     return tuple(out)
-
-
-_KIND_TAGS = {
-    "acoustic_detection",
-    "sighting",
-    "crater",
-    "radar_track",
-    "weapon_presence",
-    "air_track",
-    "allegation",
-    "osint",
-    "interference",
-}
 
 
 def validation_context(agreement: Agreement | None) -> dict[str, Any]:
@@ -203,6 +206,8 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
             pending[cid] = (obs_id, v.digest)
             new_rows.append(_row(v, obs_id, agreement_key, now))
             outcome.results.append(ItemResult(v.index, "created", obs_id, cid))
+        # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock
+        new_rows.sort(key=lambda r: r["client_id"])
         inserted = obs_store.insert_new(conn, new_rows)
         if inserted != len(new_rows):
             # Another writer took some client ids between our check and insert (PostgreSQL only:
@@ -223,8 +228,11 @@ def ingest_with_retry(
     for attempt in range(attempts):
         try:
             return ingest(db, items, agreement=agreement)
-        except ConcurrentIntake:
-            if attempt == attempts - 1:
+        except Exception as exc:
+            if (
+                not (isinstance(exc, ConcurrentIntake) or obs_store.is_transient(exc))
+                or attempt == attempts - 1
+            ):
                 raise
     raise AssertionError("unreachable")
 

@@ -1,8 +1,8 @@
 """Observation rows: idempotent insert, lookups, and indexed filtered listing.
 
 Spatial filters use an index on both backends: an R*Tree virtual table on SQLite (filled in
-the same transaction as the rows) and a GiST index on `point(lon, lat)` on PostgreSQL; time filters use the B-tree on
-(observed_at, seq), which also serves keyset pagination.
+the same transaction as the rows) and a GiST index on `point(lon, lat)` on PostgreSQL; time
+filters use the B-tree on (observed_at, seq), which also serves keyset pagination.
 """
 
 from __future__ import annotations
@@ -106,6 +106,12 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         return inserted
     finally:
         cursor.close()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A write that failed only because of a concurrent one (deadlock, serialisation) and may be retried."""
+    code = getattr(getattr(exc, "orig", exc), "sqlstate", None)
+    return code in ("40001", "40P01")
 
 
 @dataclass(frozen=True)
