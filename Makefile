@@ -33,8 +33,8 @@ system-deps:
 	bash scripts/install-system-deps.sh
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy

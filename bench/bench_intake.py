@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -111,34 +112,63 @@ def _free_port() -> int:
         return port
 
 
-def http_batch(items: list[dict[str, Any]], folder: Path) -> float:
-    url = _fresh_db(folder, "http.db")
+def http_batch(items: list[dict[str, Any]], folder: Path, workers: int = 1, clients: int = 1) -> float:
+    """Batches of 10,000 posted by `clients` concurrent connections to `garant serve --workers`."""
+    url = _fresh_db(folder, f"http-{workers}-{clients}.db")
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "garant.cli", "serve", "--no-demo", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "garant.cli",
+            "serve",
+            "--no-demo",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
         env=_env(url, folder),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=120) as client:
-            for _ in range(200):
-                try:
-                    if client.get("/api/v1/health").status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.05)
-            bodies = [
-                orjson.dumps({"observations": items[i : i + BATCH]}) for i in range(0, len(items), BATCH)
-            ]
-            headers = {"content-type": "application/json"}
-            t0 = time.perf_counter()
-            for body in bodies:
-                r = client.post("/api/v1/observations", content=body, headers=headers)
+    bodies = [orjson.dumps({"observations": items[i : i + BATCH]}) for i in range(0, len(items), BATCH)]
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def post_all() -> None:
+        with httpx.Client(base_url=base, timeout=300) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                r = client.post(
+                    "/api/v1/observations", content=body, headers={"content-type": "application/json"}
+                )
                 if r.status_code != 201:
-                    raise RuntimeError(f"batch failed: {r.status_code} {r.text[:300]}")
-            elapsed = time.perf_counter() - t0
+                    failures.append(f"{r.status_code} {r.text[:300]}")
+
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(base + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        time.sleep(0.5 * workers)  # let every worker finish starting
+        threads = [threading.Thread(target=post_all) for _ in range(clients)]
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+        if failures:
+            raise RuntimeError(f"batches failed: {failures[:3]}")
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -151,13 +181,15 @@ def run(n: int = 100_000) -> dict[str, Any]:
         folder = Path(tmp)
         raw = raw_sqlite(items, folder)
         cli = cli_ingest(items, folder)
-        http = http_batch(items, folder)
+        http1 = http_batch(items, folder, workers=1, clients=1)
+        http2 = http_batch(items, folder, workers=2, clients=2)
     return {
         "observations": n,
         "raw_sqlite_per_s": round(raw),
         "cli_ingest_per_s": round(cli),
-        "http_batch_per_s": round(http),
-        "http_over_raw": round(http / raw, 3),
+        "http_batch_1_worker_per_s": round(http1),
+        "http_batch_2_workers_per_s": round(http2),
+        "http_2_workers_over_raw": round(http2 / raw, 3),
     }
 
 

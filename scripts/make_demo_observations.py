@@ -30,13 +30,24 @@ def _t(dt: datetime) -> str:
     return dt.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
-def _points_near_line(geo: Geography, rng: random.Random, n: int, lo_m: float, hi_m: float,
-                      side: int) -> list[tuple[float, float]]:
-    """n points whose signed distance lies in [lo, hi] metres on `side` (+1 positive, -1 negative)."""
+WHOLE_FRONT = (33.0, 46.3, 38.5, 50.0)
+FLARE_UP = (36.9, 48.0, 37.9, 48.7)  # the Pokrovsk-Toretsk stretch of the demo line
+
+
+def _points_near_line(
+    geo: Geography,
+    rng: random.Random,
+    n: int,
+    lo_m: float,
+    hi_m: float,
+    side: int,
+    box: tuple[float, float, float, float] = WHOLE_FRONT,
+) -> list[tuple[float, float]]:
+    """n points in `box` at signed distance in [lo, hi] metres on `side` (+1 positive, -1 negative)."""
     out: list[tuple[float, float]] = []
     while len(out) < n:
-        lon = np.array([rng.uniform(33.0, 38.5) for _ in range(4000)])
-        lat = np.array([rng.uniform(46.3, 50.0) for _ in range(4000)])
+        lon = np.array([rng.uniform(box[0], box[2]) for _ in range(4000)])
+        lat = np.array([rng.uniform(box[1], box[3]) for _ in range(4000)])
         d = geo.signed_distance_m(lon, lat) * side
         ok = np.nonzero((d >= lo_m) & (d <= hi_m))[0]
         out += [(round(float(lon[i]), 5), round(float(lat[i]), 5)) for i in ok[: n - len(out)]]
@@ -71,53 +82,174 @@ def build() -> list[dict[str, Any]]:
         for k, (lon, lat) in enumerate(_points_near_line(geo, rng, 8, 500, 8000, rng.choice([1, -1]))):
             when = START + timedelta(days=day, hours=rng.uniform(0, 24))
             if k % 2:
-                add("sighting", lon, lat, when, sighting_type="burst", count=rng.randint(1, 5),
-                    bearing_deg=round(rng.uniform(0, 360), 1), distance_band={"min_m": 500, "max_m": 2000},
+                add(
+                    "sighting",
+                    lon,
+                    lat,
+                    when,
+                    sighting_type="burst",
+                    count=rng.randint(1, 5),
+                    bearing_deg=round(rng.uniform(0, 360), 1),
+                    distance_band={"min_m": 500, "max_m": 2000},
                     weapon_class="small_arms" if "small_arms" in agreement.weapon_class_codes() else None,
-                    source_id=f"mm-post-{k:02d}", nation=rng.choice(["US", "FR", "GB", "PL"]))
+                    source_id=f"mm-post-{k:02d}",
+                    nation=rng.choice(["US", "FR", "GB", "PL"]),
+                )
             else:
-                add("acoustic_detection", lon, lat, when, sensor_id=f"ac-{day}{k:02d}",
-                    source_id=f"ac-{day}{k:02d}", nation="US", reliability="A", amplitude=round(rng.random(), 3))
+                add(
+                    "acoustic_detection",
+                    lon,
+                    lat,
+                    when,
+                    sensor_id=f"ac-{day}{k:02d}",
+                    source_id=f"ac-{day}{k:02d}",
+                    nation="US",
+                    reliability="A",
+                    amplitude=round(rng.random(), 3),
+                )
 
     # The flare-up on day 4, around one stretch of the line.
     t0 = START + timedelta(days=3, hours=4, minutes=12)
-    (fire_lon, fire_lat), = _points_near_line(geo, rng, 1, -9000, -6000, 1)  # launch point, RU side
-    (impact_lon, impact_lat), = _points_near_line(geo, rng, 1, 3000, 6000, 1)  # impact, UA side
-    for p, (lon, lat) in enumerate(_points_near_line(geo, rng, 2, 2000, 4000, 1)):
-        add("sighting", lon, lat, t0 + timedelta(seconds=20 * p), sighting_type="outgoing", count=24,
-            bearing_deg=round(rng.uniform(60, 120), 1), distance_band={"min_m": 5000, "max_m": 12000},
-            weapon_class=heavy[-1] if heavy else None, source_id=f"mm-post-1{p}", nation=["FR", "GB"][p])
-    for k in range(4):
-        add("crater", round(impact_lon + rng.uniform(-0.01, 0.01), 5), round(impact_lat + rng.uniform(-0.01, 0.01), 5),
-            t0 + timedelta(hours=3), azimuth_of_origin_deg=round(rng.uniform(70, 110), 1),
-            azimuth_uncertainty_deg=10.0, calibre_mm=122.0, source_id="mm-team-crater", nation="PL")
-    add("radar_track", fire_lon, fire_lat, t0 + timedelta(seconds=5), origin_ellipse={"semi_major_m": 250,
-        "semi_minor_m": 120, "azimuth_deg": 40}, impact={"lon": impact_lon, "lat": impact_lat},
-        source_id="radar-cb-2", nation="US", reliability="A", credibility=2)
-    for k, (lon, lat) in enumerate(_points_near_line(geo, rng, 5, 1000, 15000, 1)):
-        add("acoustic_detection", lon, lat, t0 + timedelta(seconds=10 + 3 * k), sensor_id=f"ac-arr-{k}",
-            source_id=f"ac-arr-{k}", nation="US", reliability="A", azimuth_deg=round(rng.uniform(60, 120), 1))
-    add("allegation", impact_lon, impact_lat, t0 + timedelta(hours=1), alleging_party="UA", accused_party="RU",
-        description="Shelling of a village by MLRS; two civilians wounded.", casualties_reported=2,
-        source_id="ua-liaison", nation="UA", reliability="C", credibility=3, releasability="mechanism")
-    add("allegation", fire_lon, fire_lat, t0 + timedelta(hours=2), alleging_party="RU", accused_party="UA",
-        description="Ukrainian artillery fired first on our positions.", source_id="ru-liaison", nation="RU",
-        reliability="D", credibility=4, releasability="mechanism")
-    (wp_lon, wp_lat), = _points_near_line(geo, rng, 1, -20000, -12000, 1)
-    add("weapon_presence", wp_lon, wp_lat, t0 + timedelta(hours=6), weapon_class=heavy[0] if heavy else
-        agreement.weapon_classes[0].code, count=4, source_id="uav-mm-3", nation="GB", reliability="B")
-    (d_lon, d_lat), = _points_near_line(geo, rng, 1, -1500, -500, 1)
-    add("air_track", d_lon, d_lat, t0 + timedelta(hours=7), aircraft_type="drone",
-        points=[{"lon": d_lon, "lat": d_lat, "time": _t(t0 + timedelta(hours=7)), "altitude_m": 400},
-                {"lon": round(d_lon + 0.03, 5), "lat": d_lat, "time": _t(t0 + timedelta(hours=7, minutes=2)),
-                 "altitude_m": 420}], source_id="radar-air-1", nation="US", reliability="A")
-    (j_lon, j_lat), = _points_near_line(geo, rng, 1, 1000, 3000, 1)
-    add("interference", j_lon, j_lat, t0 + timedelta(hours=8), interference_type="jamming",
-        target="UAV-7 (monitoring mechanism)", description="GNSS and control link jammed for 40 minutes.",
-        source_id="uav-mm-7", nation="FR")
-    add("osint", impact_lon, impact_lat, t0 + timedelta(hours=5), url="https://example.org/video/flare-up",
-        content_sha256="3f" * 32, description="Video of the impacts (demo placeholder).", source_id="osint-cell",
-        nation="GB", reliability="F", credibility=3)
+    ((fire_lon, fire_lat),) = _points_near_line(
+        geo, rng, 1, -9000, -6000, 1, FLARE_UP
+    )  # launch point, RU side
+    ((impact_lon, impact_lat),) = _points_near_line(geo, rng, 1, 3000, 6000, 1, FLARE_UP)  # impact, UA side
+    for p, (lon, lat) in enumerate(_points_near_line(geo, rng, 2, 2000, 4000, 1, FLARE_UP)):
+        add(
+            "sighting",
+            lon,
+            lat,
+            t0 + timedelta(seconds=20 * p),
+            sighting_type="outgoing",
+            count=24,
+            bearing_deg=round(rng.uniform(60, 120), 1),
+            distance_band={"min_m": 5000, "max_m": 12000},
+            weapon_class=heavy[-1] if heavy else None,
+            source_id=f"mm-post-1{p}",
+            nation=["FR", "GB"][p],
+        )
+    for _ in range(4):
+        add(
+            "crater",
+            round(impact_lon + rng.uniform(-0.01, 0.01), 5),
+            round(impact_lat + rng.uniform(-0.01, 0.01), 5),
+            t0 + timedelta(hours=3),
+            azimuth_of_origin_deg=round(rng.uniform(70, 110), 1),
+            azimuth_uncertainty_deg=10.0,
+            calibre_mm=122.0,
+            source_id="mm-team-crater",
+            nation="PL",
+        )
+    add(
+        "radar_track",
+        fire_lon,
+        fire_lat,
+        t0 + timedelta(seconds=5),
+        origin_ellipse={"semi_major_m": 250, "semi_minor_m": 120, "azimuth_deg": 40},
+        impact={"lon": impact_lon, "lat": impact_lat},
+        source_id="radar-cb-2",
+        nation="US",
+        reliability="A",
+        credibility=2,
+    )
+    for k, (lon, lat) in enumerate(_points_near_line(geo, rng, 5, 1000, 15000, 1, FLARE_UP)):
+        add(
+            "acoustic_detection",
+            lon,
+            lat,
+            t0 + timedelta(seconds=10 + 3 * k),
+            sensor_id=f"ac-arr-{k}",
+            source_id=f"ac-arr-{k}",
+            nation="US",
+            reliability="A",
+            azimuth_deg=round(rng.uniform(60, 120), 1),
+        )
+    add(
+        "allegation",
+        impact_lon,
+        impact_lat,
+        t0 + timedelta(hours=1),
+        alleging_party="UA",
+        accused_party="RU",
+        description="Shelling of a village by MLRS; two civilians wounded.",
+        casualties_reported=2,
+        source_id="ua-liaison",
+        nation="UA",
+        reliability="C",
+        credibility=3,
+        releasability="mechanism",
+    )
+    add(
+        "allegation",
+        fire_lon,
+        fire_lat,
+        t0 + timedelta(hours=2),
+        alleging_party="RU",
+        accused_party="UA",
+        description="Ukrainian artillery fired first on our positions.",
+        source_id="ru-liaison",
+        nation="RU",
+        reliability="D",
+        credibility=4,
+        releasability="mechanism",
+    )
+    ((wp_lon, wp_lat),) = _points_near_line(geo, rng, 1, -20000, -12000, 1, FLARE_UP)
+    add(
+        "weapon_presence",
+        wp_lon,
+        wp_lat,
+        t0 + timedelta(hours=6),
+        weapon_class=heavy[0] if heavy else agreement.weapon_classes[0].code,
+        count=4,
+        source_id="uav-mm-3",
+        nation="GB",
+        reliability="B",
+    )
+    ((d_lon, d_lat),) = _points_near_line(geo, rng, 1, -1500, -500, 1, FLARE_UP)
+    add(
+        "air_track",
+        d_lon,
+        d_lat,
+        t0 + timedelta(hours=7),
+        aircraft_type="drone",
+        points=[
+            {"lon": d_lon, "lat": d_lat, "time": _t(t0 + timedelta(hours=7)), "altitude_m": 400},
+            {
+                "lon": round(d_lon + 0.03, 5),
+                "lat": d_lat,
+                "time": _t(t0 + timedelta(hours=7, minutes=2)),
+                "altitude_m": 420,
+            },
+        ],
+        source_id="radar-air-1",
+        nation="US",
+        reliability="A",
+    )
+    ((j_lon, j_lat),) = _points_near_line(geo, rng, 1, 1000, 3000, 1, FLARE_UP)
+    add(
+        "interference",
+        j_lon,
+        j_lat,
+        t0 + timedelta(hours=8),
+        interference_type="jamming",
+        target="UAV-7 (monitoring mechanism)",
+        description="GNSS and control link jammed for 40 minutes.",
+        source_id="uav-mm-7",
+        nation="FR",
+    )
+    add(
+        "osint",
+        impact_lon,
+        impact_lat,
+        t0 + timedelta(hours=5),
+        url="https://example.org/video/flare-up",
+        content_sha256="3f" * 32,
+        description="Video of the impacts (demo placeholder).",
+        source_id="osint-cell",
+        nation="GB",
+        reliability="F",
+        credibility=3,
+    )
     return out
 
 

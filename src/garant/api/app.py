@@ -17,6 +17,8 @@ from garant.config import Settings
 from garant.domain.agreement import Agreement
 from garant.domain.observations import OBSERVATION_ADAPTER
 from garant.store.db import Database, migrate, open_database
+from garant.web.routes import mount_static
+from garant.web.routes import router as web_router
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -68,14 +70,13 @@ def create_app(
         )
         return response
 
-    try:
-        from garant.web.routes import mount_static
-        from garant.web.routes import router as web_router
-    except ImportError:  # pragma: no cover - the web package ships with garant
-        pass
-    else:
-        app.include_router(web_router)
-        mount_static(app)
+    app.include_router(web_router)
+    mount_static(app)
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` worker processes (`garant serve --workers N`)."""
+    return create_app(Settings.from_env(), migrate_db=False)

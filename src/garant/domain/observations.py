@@ -279,5 +279,6 @@ def validate_observation(data: Any, context: dict[str, Any] | None = None) -> Ob
 
 
 def observation_json(obs: ObservationBase) -> bytes:
-    """The accepted form: fields in model order, so equal content gives equal bytes."""
-    return OBSERVATION_ADAPTER.dump_json(obs)  # type: ignore[arg-type]
+    """The accepted form: fields in model order, absent optional fields left out, so equal
+    content gives equal bytes whatever the spelling or order it was sent in."""
+    return obs.__pydantic_serializer__.to_json(obs, exclude_none=True)

@@ -67,7 +67,9 @@ _TIME_COLUMNS = {"observed_at", "observed_until", "received_at"}
 
 def _sqlite_time(value: datetime | None) -> str | None:
     """The text form SQLAlchemy's SQLite DateTime stores, so both write paths agree byte for byte."""
-    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value is None:
+        return None
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
@@ -85,7 +87,13 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         "ON CONFLICT (client_id) DO NOTHING"
     )
     if sqlite_dialect:
-        params = [tuple(_sqlite_time(r[c]) if c in _TIME_COLUMNS else r[c] for c in _COLUMNS) for r in rows]
+        times = [i for i, c in enumerate(_COLUMNS) if c in _TIME_COLUMNS]
+        params = []
+        for r in rows:
+            values = [r[c] for c in _COLUMNS]
+            for i in times:
+                values[i] = _sqlite_time(values[i])
+            params.append(tuple(values))
     else:
         params = [tuple(r[c] for c in _COLUMNS) for r in rows]
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
