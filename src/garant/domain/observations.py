@@ -131,24 +131,37 @@ class ObservationBase(BaseModel):
     client_id: Ident = Field(description="chosen by the sender; makes the write idempotent")
     source_id: Ident = Field(description="the observer, sensor or analyst cell that reported")
     nation: Nation = Field(description="nation or organisation of the source (ISO 3166 alpha-2 or org code)")
-    observed_at: AwareDatetime
+    observed_at: AwareDatetime = Field(description="when it happened (or the start of the window)")
     observed_until: AwareDatetime | None = Field(default=None, description="end of the window, if a window")
-    time_precision_s: float = Field(default=1.0, ge=0, le=86_400 * 31, allow_inf_nan=False)
-    lon: Longitude
-    lat: Latitude
-    location_uncertainty_m: Metres = 0.0
+    time_precision_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=86_400 * 31,
+        allow_inf_nan=False,
+        description="how exact the time is, in seconds",
+    )
+    lon: Longitude = Field(description="WGS84 longitude of the place the kind defines (see below)")
+    lat: Latitude = Field(description="WGS84 latitude")
+    location_uncertainty_m: Metres = Field(default=0.0, description="radius of the position's uncertainty")
     reliability: Literal["A", "B", "C", "D", "E", "F"] = Field(
         description="source reliability (Admiralty code)"
     )
     credibility: int = Field(ge=1, le=6, description="information credibility (Admiralty code, 1-6)")
-    releasability: Releasability = Releasability.MECHANISM
-    rel_to: list[Nation] = Field(default_factory=list, max_length=64)
+    releasability: Releasability = Field(
+        default=Releasability.MECHANISM,
+        description="who may see it: originator, mechanism, sharing_group, members or public",
+    )
+    rel_to: list[Nation] = Field(
+        default_factory=list, max_length=64, description="nations of a sharing group"
+    )
     supersedes: str | None = Field(
         default=None, max_length=64, description="id of the observation this corrects"
     )
-    attachments: list[Attachment] = Field(default_factory=list, max_length=64)
-    signature: Signature | None = None
-    note: str | None = Field(default=None, max_length=10_000)
+    attachments: list[Attachment] = Field(
+        default_factory=list, max_length=64, description="files, by SHA-256"
+    )
+    signature: Signature | None = Field(default=None, description="the source's signature")
+    note: str | None = Field(default=None, max_length=10_000, description="free text")
 
     @model_validator(mode="after")
     def _window_and_sharing(self) -> ObservationBase:
