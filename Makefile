@@ -40,7 +40,7 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 test: system-deps $(VENV)/.installed-test lint typecheck
-	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py

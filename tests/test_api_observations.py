@@ -148,7 +148,7 @@ def test_batch_all_bad_is_422_and_stores_nothing(client: TestClient) -> None:
     r = _post(client, items)
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
     assert [e["index"] for e in r.json()["errors"]] == [0, 1, 2]
-    assert r.json()["errors"][1]["errors"][0]["pointer"] == "/1/lat"
+    assert r.json()["errors"][1]["pointer"] == "/1/lat" and r.json()["errors"][1]["field"] == "lat"
 
 
 def test_conflict_inside_one_batch(client: TestClient) -> None:

@@ -52,5 +52,7 @@ def test_every_api_route_is_in_the_readme(sqlite_db: Database, tmp_path: Path) -
     paths = [p for p in app.openapi()["paths"] if p.startswith("/api/")]
     assert "/api/v1/observations" in paths
     documented = set(re.findall(r"(/api/v1/[\w/{}.-]+)", readme))
-    missing = [p for p in paths if p not in documented and p.replace("{key}", "{id@version}") not in documented]
+    missing = [
+        p for p in paths if p not in documented and p.replace("{key}", "{id@version}") not in documented
+    ]
     assert not missing, f"README does not document: {missing}"

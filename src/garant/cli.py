@@ -13,7 +13,7 @@ from rich.table import Table
 from garant.config import Settings
 from garant.services.agreements import AgreementFileError, load_agreement_file
 from garant.services.bulk import FileIngestResult, ingest_file, load_demo
-from garant.services.formats import FORMATS
+from garant.services.formats import FORMATS, detect_format
 from garant.store.agreements import AgreementVersionConflict, current_agreement, list_agreements
 from garant.store.db import Database, migrate, open_database
 
@@ -87,7 +87,7 @@ def agreement_list() -> None:
     console.print(table)
 
 
-def _ingest_with_progress(db: Database, path: Path, fmt: str | None, chunk: int) -> FileIngestResult:
+def _ingest_with_progress(db: Database, path: Path, fmt: str, chunk: int) -> FileIngestResult:
     progress = Progress(
         TextColumn("[bold]ingest"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=err_console
     )
@@ -104,24 +104,31 @@ def _ingest_with_progress(db: Database, path: Path, fmt: str | None, chunk: int)
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(help="observations: .jsonl, .json, .csv or .geojson", exists=True)],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="observations: .jsonl, .json, .csv or .geojson", exists=True, dir_okay=False, readable=True
+        ),
+    ],
     fmt: Annotated[str | None, typer.Option("--format", help=f"one of {', '.join(FORMATS)}")] = None,
     chunk: Annotated[int, typer.Option(help="observations per transaction", min=1, max=10_000)] = 5000,
 ) -> None:
     """Ingest a file of observations; prints accepted, duplicates and rejected (with reasons)."""
+    # plain echo, not Rich, for messages that carry file names or reasons: no markup, no wrapping
     if fmt is not None and fmt not in FORMATS:
-        err_console.print(f"--format must be one of {', '.join(FORMATS)}")
+        typer.echo(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}", err=True)
         raise typer.Exit(2)
-    db = _db()
     try:
-        result = _ingest_with_progress(db, file, fmt, chunk)
+        fmt = fmt or detect_format(file)
     except ValueError as exc:
-        err_console.print(str(exc))
+        typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    db = _db()
+    result = _ingest_with_progress(db, file, fmt, chunk)
     for where, reason in result.refused[:200]:
         typer.echo(f"{file}:{where}: {reason}", err=True)
     if len(result.refused) > 200:
-        err_console.print(f"... and {len(result.refused) - 200} more refused")
+        typer.echo(f"... and {len(result.refused) - 200} more refused", err=True)
     console.print(f"accepted {result.accepted}, duplicates {result.duplicates}, rejected {result.rejected}")
     if result.rejected:
         raise typer.Exit(1)
@@ -138,6 +145,7 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     demo: Annotated[bool, typer.Option(help="load the demo into an empty database first")] = True,
+    workers: Annotated[int, typer.Option(help="worker processes (intake validates in parallel)", min=1)] = 1,
 ) -> None:
     """Serve the API and the web UI."""
     import uvicorn
@@ -149,9 +157,19 @@ def serve(
     migrate(db)
     if demo:
         console.print(load_demo(db))
-    application = create_app(settings, db, migrate_db=False)
     console.print(f"Garant on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    if workers > 1:
+        db.dispose()
+        uvicorn.run(
+            "garant.api.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    else:
+        uvicorn.run(create_app(settings, db, migrate_db=False), host=host, port=port, log_level="info")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -125,9 +125,9 @@ def geojson(
 
 @router.get("/geo/locate", summary="Side of the line, signed distance and zones of a point")
 def locate(
-    state: AppState = Depends(app_state),
-    lon: Annotated[float, Query(ge=-180, le=180)] = ...,  # type: ignore[assignment]
-    lat: Annotated[float, Query(ge=-90, le=90)] = ...,  # type: ignore[assignment]
+    state: Annotated[AppState, Depends(app_state)],
+    lon: Annotated[float, Query(ge=-180, le=180)],
+    lat: Annotated[float, Query(ge=-90, le=90)],
     key: Annotated[str | None, Query(description="id@version; default: the one in force")] = None,
 ) -> Response:
     import numpy as np

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter
 
 import garant
 from garant.api import agreements, observations
-from garant.api.problems import install_problem_handlers
+from garant.api.problems import document_problems, install_problem_handlers, problem_response
 from garant.api.state import AppState
 from garant.config import Settings
 from garant.domain.agreement import Agreement
@@ -31,6 +31,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         js = adapter.json_schema(ref_template=ref)
         components.update(js.pop("$defs", {}))
         components[name] = js
+    document_problems(schema)
     app.openapi_schema = schema
     return schema
 
@@ -57,6 +58,18 @@ def create_app(
         with db.read() as conn:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": garant.__version__, "database": db.dialect}
+
+    @app.middleware("http")
+    async def _no_nul(request: Any, call_next: Any) -> Response:
+        """No identifier or filter contains NUL; PostgreSQL text cannot hold one either."""
+        if "\x00" in request.url.path or any(
+            "\x00" in k or "\x00" in v for k, v in request.query_params.multi_items()
+        ):
+            return problem_response(
+                422, "NUL characters are not allowed", errors=[{"field": "(url)", "reason": "contains NUL"}]
+            )
+        response: Response = await call_next(request)
+        return response
 
     @app.middleware("http")
     async def _security_headers(request: Any, call_next: Any) -> Response:

@@ -8,8 +8,9 @@ OpenAPI schema still documents the body through `openapi_extra`.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -164,7 +165,11 @@ async def post_observations(request: Request, state: AppState = Depends(app_stat
         status,
         detail,
         kind="batch-refused",
-        errors=body["errors"],
+        errors=[
+            {**e, "index": item["index"], "status": item["status"], "client_id": item["client_id"]}
+            for item in body["errors"]
+            for e in item["errors"]
+        ],
         extra={"accepted": 0, "duplicates": 0, "rejected": outcome.rejected, "results": []},
     )
 
@@ -204,9 +209,18 @@ def _parse_bbox(bbox: str) -> tuple[float, float, float, float]:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def _aware(name: str, value: datetime | None) -> datetime | None:
+def _aware(name: str, value: datetime | None, raw: str | None = None) -> datetime | None:
+    reason = None
     if value is not None and value.utcoffset() is None:
         reason = "time must carry a UTC offset, e.g. 2026-03-01T00:00:00Z"
+    elif raw is not None and not re.match(r"^\d{4}-\d\d-\d\d[T ]", raw):
+        reason = "time must be ISO 8601 with an offset, e.g. 2026-03-01T00:00:00Z"
+    elif value is not None:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            reason = "time out of range once converted to UTC"
+    if reason:
         raise Problem(
             422, f"{name}: {reason}", errors=[{"in": "query", "pointer": "", "field": name, "reason": reason}]
         )
@@ -252,8 +266,8 @@ def list_observations(
     cursor: str | None = None,
 ) -> Response:
     f = obs_store.ObservationFilter(
-        start=_aware("start", start),
-        end=_aware("end", end),
+        start=_aware("start", start, request.query_params.get("start")),
+        end=_aware("end", end, request.query_params.get("end")),
         bbox=_parse_bbox(bbox) if bbox else None,
         kinds=_csv_values(kind),
         source_ids=_csv_values(source_id),

@@ -8,7 +8,7 @@ Every error leaves the API as `application/problem+json` with `type`, `title`, `
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from garant.domain.paths import dotted_path
 
@@ -61,6 +62,7 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
     instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + (kind or _TITLES.get(status, "error").lower().replace(" ", "-")),
@@ -74,7 +76,30 @@ def problem_response(
         body["errors"] = errors
     if extra:
         body.update(extra)
-    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE)
+    return Response(orjson.dumps(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the app answers on this request's path (mounted apps aside)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": request.scope["path"],
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(
+            not isinstance(route, Mount) and route.matches(scope)[0] == Match.FULL
+            for route in request.app.router.routes
+        ):
+            allowed.append(method)
+    return allowed
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -103,9 +128,62 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
-        return problem_response(exc.status_code, detail, instance=request.url.path)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # A 405 must say what is allowed (RFC 9110 15.5.6). The router's own header names
+            # only the first route of the path, not e.g. both GET and POST of /observations.
+            allowed = allowed_methods(request)
+            if allowed:
+                headers["Allow"] = ", ".join(allowed)
+        return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(500, "the server failed to handle this request; it has been logged")
+
+
+GEOJSON_PATHS = frozenset(
+    {"/api/v1/observations", "/api/v1/observations/{observation_id}", "/api/v1/agreement/geojson"}
+)
+
+
+def document_problems(schema: dict[str, Any]) -> None:
+    """Say in the OpenAPI document what every route really answers: problem+json for every error
+    (400 malformed body, 404 unknown id or key, 413/415 on bodies, 422 invalid input), GeoJSON
+    where GeoJSON is served, instead of FastAPI's default 422 shape."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components["Problem"] = {
+        "type": "object",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "instance": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+    problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            responses = op.setdefault("responses", {})
+            codes = {"422"}
+            if method == "post":
+                codes |= {"400", "413", "415"}
+            names = {p["name"] for p in op.get("parameters", [])}
+            if "{" in path or "key" in names or path.startswith(("/api/v1/agreement", "/api/v1/geo")):
+                codes.add("404")
+            for code in codes:
+                responses.setdefault(code, {"description": _TITLES.get(int(code), "error")})
+            for code, resp in responses.items():
+                if code[:1] in ("4", "5"):
+                    resp["content"] = problem
+                elif path in GEOJSON_PATHS:
+                    resp["content"] = {
+                        "application/geo+json": {"schema": {}},
+                        "application/json": {"schema": {}},
+                    }
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)

@@ -18,7 +18,10 @@ def check_position(pos: Any) -> tuple[float, float]:
     """Validate one GeoJSON position (lon, lat[, alt]) and return (lon, lat)."""
     if not isinstance(pos, (list, tuple)) or len(pos) not in (2, 3):
         raise ValueError("a position is [longitude, latitude] or [longitude, latitude, altitude]")
-    lon, lat = float(pos[0]), float(pos[1])
+    try:
+        lon, lat = float(pos[0]), float(pos[1])
+    except (TypeError, ValueError):
+        raise ValueError("a position's longitude and latitude are numbers") from None
     if not -180.0 <= lon <= 180.0:
         raise ValueError(f"longitude {lon} is outside -180..180")
     if not -90.0 <= lat <= 90.0:
@@ -27,6 +30,8 @@ def check_position(pos: Any) -> tuple[float, float]:
 
 
 def check_ring(ring: list[Any], where: str) -> list[tuple[float, float]]:
+    if not isinstance(ring, list):
+        raise ValueError(f"{where} must be an array of positions")
     pts = [check_position(p) for p in ring]
     if len(pts) < 4:
         raise ValueError(f"{where} has {len(pts)} positions; a linear ring needs at least 4")
@@ -35,6 +40,11 @@ def check_ring(ring: list[Any], where: str) -> list[tuple[float, float]]:
             f"{where} is not closed: its first position {pts[0]} differs from its last {pts[-1]}"
         )
     return pts
+
+
+def _lists(v: Any) -> None:
+    if not isinstance(v, list):
+        raise ValueError("coordinates must be arrays")
 
 
 class _Geometry(BaseModel):
@@ -48,6 +58,7 @@ class LineString(_Geometry):
     @field_validator("coordinates", mode="before")
     @classmethod
     def _coords(cls, v: Any) -> list[tuple[float, float]]:
+        _lists(v)
         pts = [check_position(p) for p in v]
         if len(pts) < 2:
             raise ValueError("a LineString needs at least 2 positions")
@@ -61,8 +72,11 @@ class MultiLineString(_Geometry):
     @field_validator("coordinates", mode="before")
     @classmethod
     def _coords(cls, v: Any) -> list[list[tuple[float, float]]]:
+        _lists(v)
         lines = []
         for i, line in enumerate(v):
+            if not isinstance(line, list):
+                raise ValueError(f"line {i} must be an array of positions")
             pts = [check_position(p) for p in line]
             if len(pts) < 2:
                 raise ValueError(f"line {i} needs at least 2 positions")
@@ -79,6 +93,7 @@ class Polygon(_Geometry):
     @field_validator("coordinates", mode="before")
     @classmethod
     def _coords(cls, v: Any) -> list[list[tuple[float, float]]]:
+        _lists(v)
         if not v:
             raise ValueError("a Polygon needs an exterior ring")
         return [check_ring(r, f"ring {i}") for i, r in enumerate(v)]
@@ -91,11 +106,12 @@ class MultiPolygon(_Geometry):
     @field_validator("coordinates", mode="before")
     @classmethod
     def _coords(cls, v: Any) -> list[list[list[tuple[float, float]]]]:
+        _lists(v)
         if not v:
             raise ValueError("a MultiPolygon needs at least one polygon")
         out = []
         for j, poly in enumerate(v):
-            if not poly:
+            if not poly or not isinstance(poly, list):
                 raise ValueError(f"polygon {j} needs an exterior ring")
             out.append([check_ring(r, f"polygon {j} ring {i}") for i, r in enumerate(poly)])
         return out

@@ -7,6 +7,7 @@ codes) read it from the validation context, so the models stay plain data with n
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -29,6 +30,17 @@ Bearing = Annotated[
 Metres = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:@/+=-]+$")]
 Nation = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9_-]+$")]
+
+
+def _utc_representable(v: datetime) -> datetime:
+    try:
+        v.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range once converted to UTC") from None
+    return v
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_utc_representable)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -94,7 +106,7 @@ class Point(_Part):
 class TrackPoint(_Part):
     lon: Longitude
     lat: Latitude
-    time: AwareDatetime
+    time: Instant
     altitude_m: float | None = Field(default=None, ge=-500, le=40_000)
 
 
@@ -131,8 +143,8 @@ class ObservationBase(BaseModel):
     client_id: Ident = Field(description="chosen by the sender; makes the write idempotent")
     source_id: Ident = Field(description="the observer, sensor or analyst cell that reported")
     nation: Nation = Field(description="nation or organisation of the source (ISO 3166 alpha-2 or org code)")
-    observed_at: AwareDatetime = Field(description="when it happened (or the start of the window)")
-    observed_until: AwareDatetime | None = Field(default=None, description="end of the window, if a window")
+    observed_at: Instant = Field(description="when it happened (or the start of the window)")
+    observed_until: Instant | None = Field(default=None, description="end of the window, if a window")
     time_precision_s: float = Field(
         default=1.0,
         ge=0,
@@ -155,7 +167,11 @@ class ObservationBase(BaseModel):
         default_factory=list, max_length=64, description="nations of a sharing group"
     )
     supersedes: str | None = Field(
-        default=None, max_length=64, description="id of the observation this corrects"
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[\w.:@/+=-]+$",
+        description="id of the observation this corrects",
     )
     attachments: list[Attachment] = Field(
         default_factory=list, max_length=64, description="files, by SHA-256"

@@ -46,15 +46,18 @@ def ingest_file(
     size = path.stat().st_size
     with path.open("rb") as fh:
         for batch in _chunks(READERS[fmt](fh), chunk):
-            good = [(where, item) for where, item in batch if not isinstance(item, RecordError)]
-            result.refused.extend((w, i.reason) for w, i in batch if isinstance(i, RecordError))
+            # (position in the chunk, where, reasons): refusals are reported in file order
+            refused = [(n, w, i.reason) for n, (w, i) in enumerate(batch) if isinstance(i, RecordError)]
+            good = [(n, item) for n, (_, item) in enumerate(batch) if not isinstance(item, RecordError)]
             if good:
                 outcome = ingest_with_retry(db, [item for _, item in good])
                 result.accepted += outcome.created
                 result.duplicates += outcome.duplicates
                 for e in outcome.errors:
+                    n = good[e.index][0]
                     reasons = "; ".join(f"{p.field}: {p.reason}" for p in e.problems)
-                    result.refused.append((good[e.index][0], reasons))
+                    refused.append((n, batch[n][0], reasons))
+            result.refused.extend((where, reasons) for _, where, reasons in sorted(refused))
             if on_progress is not None:
                 on_progress(fh.tell() if not fh.closed else size, size)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import orjson
 from sqlalchemy import Connection, select
@@ -58,7 +59,9 @@ def store_agreement(conn: Connection, agreement: Agreement) -> StoredAgreement:
     return StoredAgreement(agreement, digest, now, created=True)
 
 
+@lru_cache(maxsize=32)
 def _parse(content: str) -> Agreement:
+    """Parsed once per distinct stored text: intake asks for the agreement on every batch."""
     return Agreement.model_validate(orjson.loads(content))
 
 
@@ -98,4 +101,4 @@ def list_agreements(conn: Connection) -> list[dict[str, object]]:
             agreements.c.loaded_at,
         ).order_by(agreements.c.seq)
     )
-    return [dict(r._mapping) for r in rows]
+    return [{str(k): v for k, v in r._mapping.items()} for r in rows]
