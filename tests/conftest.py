@@ -25,23 +25,9 @@ from garant.services.bulk import demo_files, load_demo
 from garant.store.db import Database, migrate, open_database
 
 from .postgres_server import PostgresServer
+from .shared_data import IN_CI
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SHARED_DATA = Path(
-    os.environ.get("GARANT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
 _counter = itertools.count()
-
-
-def need_shared_data(*parts: str) -> Path:
-    """Path into ../shared/data; skip (or, under CI, fail) with the reason if it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        msg = f"real data {path} is absent (set GARANT_SHARED_DATA to the shared/data folder)"
-        if IN_CI:
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
 
 
 @pytest.fixture(scope="session")

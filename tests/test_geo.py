@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,8 @@ from shapely.geometry import LineString, MultiLineString, box, shape
 from garant.domain.agreement import Agreement
 from garant.geo import NO_PARTY, Geography, ZoneSpec, agreement_features
 
+from .shared_data import need_shared_data
+
 GEOD = pyproj.Geod(ellps="WGS84")
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "src" / "garant" / "demo" / "agreement.yaml"
@@ -31,11 +32,6 @@ DEMO = REPO / "src" / "garant" / "demo" / "agreement.yaml"
 LON0 = 35.0
 EAST = box(LON0, 44.0, 41.0, 53.0)  # UA, positive
 WEST = box(29.0, 44.0, LON0, 53.0)  # RU
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("GARANT_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _offset(lat: float, km: float, azimuth: float) -> tuple[float, float]:
@@ -323,20 +319,12 @@ def test_agreement_features(demo: Agreement, demo_geo: Geography) -> None:
 
 # ---------------------------------------------------------------------- the real data
 def _real() -> dict[str, Any]:
-    data = _shared_data()
-    need = {
-        "line": data / "deepstate" / "derived_contact_line_20250601.geojson",
-        "occupied": data / "deepstate" / "deepstatemap_data_20250601.geojson",
-        "outline": data / "boundaries" / "ukraine_outline_dcw_gmt_1to1M.geojson",
-        "settlements": data / "settlements" / "ua_settlements_within30km_contact_line_20250601.csv",
+    return {
+        "line": need_shared_data("deepstate", "derived_contact_line_20250601.geojson"),
+        "occupied": need_shared_data("deepstate", "deepstatemap_data_20250601.geojson"),
+        "outline": need_shared_data("boundaries", "ukraine_outline_dcw_gmt_1to1M.geojson"),
+        "settlements": need_shared_data("settlements", "ua_settlements_within30km_contact_line_20250601.csv"),
     }
-    missing = [str(p) for p in need.values() if not p.is_file()]
-    if missing:
-        pytest.skip(
-            "real-data check needs the shared data set beside the repo (../shared/data, or set "
-            f"GARANT_SHARED_DATA); missing: {', '.join(missing)}"
-        )
-    return need
 
 
 def _geometry(path: Path) -> Any:
