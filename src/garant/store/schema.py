@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from garant.store.types import UTCDateTime
@@ -75,5 +76,10 @@ observations = Table(
     Index("ix_observations_kind_observed_at", "kind", "observed_at"),
     Index("ix_observations_source_id", "source_id"),
     Index("ix_observations_nation", "nation"),
-    Index("ix_observations_supersedes", "supersedes"),
+    Index(
+        "ix_observations_supersedes",
+        "supersedes",
+        sqlite_where=text("supersedes IS NOT NULL"),
+        postgresql_where=text("supersedes IS NOT NULL"),
+    ),
 )

@@ -68,7 +68,14 @@ def upgrade() -> None:
     op.create_index("ix_observations_kind_observed_at", "observations", ["kind", "observed_at"])
     op.create_index("ix_observations_source_id", "observations", ["source_id"])
     op.create_index("ix_observations_nation", "observations", ["nation"])
-    op.create_index("ix_observations_supersedes", "observations", ["supersedes"])
+    # partial: almost no observation is a correction, so most rows cost this index nothing
+    op.create_index(
+        "ix_observations_supersedes",
+        "observations",
+        ["supersedes"],
+        sqlite_where=sa.text("supersedes IS NOT NULL"),
+        postgresql_where=sa.text("supersedes IS NOT NULL"),
+    )
 
     if op.get_bind().dialect.name == "sqlite":
         # R*Tree over the points, filled by `garant.store.observations.insert_new` in one
