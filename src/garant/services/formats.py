@@ -56,11 +56,18 @@ def read_jsonl(fh: IO[bytes]) -> Iterator[Record]:
         yield f"line {n}", item if isinstance(item, dict) else RecordError("not a JSON object")
 
 
-def read_json(fh: IO[bytes]) -> Iterator[Record]:
+def _document(fh: IO[bytes]) -> Any | RecordError:
+    """The whole file as one JSON document, or why it is not one."""
     try:
-        doc = orjson.loads(_strip_bom(fh.read()))
+        return orjson.loads(_strip_bom(fh.read()))
     except orjson.JSONDecodeError as exc:
-        yield "document", RecordError(f"malformed JSON: {exc}")
+        return RecordError(f"malformed JSON: {exc}")
+
+
+def read_json(fh: IO[bytes]) -> Iterator[Record]:
+    doc = _document(fh)
+    if isinstance(doc, RecordError):
+        yield "document", doc
         return
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         yield from _features(doc)
@@ -105,10 +112,9 @@ def _features(doc: dict[str, Any]) -> Iterator[Record]:
 
 
 def read_geojson(fh: IO[bytes]) -> Iterator[Record]:
-    try:
-        doc = orjson.loads(_strip_bom(fh.read()))
-    except orjson.JSONDecodeError as exc:
-        yield "document", RecordError(f"malformed JSON: {exc}")
+    doc = _document(fh)
+    if isinstance(doc, RecordError):
+        yield "document", doc
         return
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         yield "document", RecordError("a GeoJSON file must hold a FeatureCollection")
