@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +22,7 @@ from garant.config import Settings
 from garant.services.bulk import demo_files, load_demo
 from garant.store.db import Database, migrate, open_database
 
+from .net import free_port, wait_healthy
 from .postgres_server import PostgresServer
 from .shared_data import IN_CI
 
@@ -109,29 +108,14 @@ class LiveServer:
     db: Database
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _serve(db: Database, tmp_path: Path) -> Iterator[str]:
     app = create_app(Settings(data_dir=tmp_path, database_url=db.url), db)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    else:
-        raise RuntimeError("live server did not start")
+    wait_healthy(url, timeout_s=20)
     try:
         yield url
     finally:

@@ -9,11 +9,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from .net import free_port
 
 
 def find_pg_bin() -> Path | None:
@@ -22,13 +23,6 @@ def find_pg_bin() -> Path | None:
         return Path(candidates[0]).parent
     found = shutil.which("initdb")
     return Path(found).parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -62,7 +56,7 @@ class PostgresServer:
         data_dir = Path(tempfile.mkdtemp(prefix="garant-pg-"))
         if as_user:
             shutil.chown(data_dir, user=as_user)
-        server = cls(bin_dir, data_dir / "data", _free_port(), as_user)
+        server = cls(bin_dir, data_dir / "data", free_port(), as_user)
         server._run("initdb", "-D", str(server.data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
         opts = f"-p {server.port} -c listen_addresses=127.0.0.1 -k {data_dir} -c fsync=off"
         server._run(

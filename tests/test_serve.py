@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from .net import free_port, wait_healthy
 
 
 def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "GARANT_DATABASE_URL"}
     env["GARANT_DATA_DIR"] = str(tmp_path)
     for attempt in range(2):  # the second start must find the database not empty
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "garant.cli", "serve", "--port", str(port)],
             env=env,
@@ -33,15 +26,7 @@ def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> Non
         )
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    if httpx.get(base + "/api/v1/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
-            else:
-                raise AssertionError("garant serve did not answer")
+            wait_healthy(base)
             page = httpx.get(base + "/")
             assert page.status_code == 200 and "leaflet" in page.text.lower()
             count = httpx.get(base + "/api/v1/observations", params={"limit": 10_000}).json()[

@@ -37,7 +37,3 @@ class Settings:
             max_batch=int(os.environ.get("GARANT_MAX_BATCH", "10000")),
             max_body_bytes=int(os.environ.get("GARANT_MAX_BODY_BYTES", str(64 * 1024 * 1024))),
         )
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")

@@ -46,7 +46,3 @@ def new_ids(n: int) -> list[str]:
         value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
         ids.append(str(uuid.UUID(int=value)))
     return ids
-
-
-def new_id() -> str:
-    return new_ids(1)[0]

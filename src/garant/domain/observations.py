@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -299,12 +299,6 @@ Observation = Annotated[
 
 OBSERVATION_ADAPTER: TypeAdapter[Observation] = TypeAdapter(Observation)
 OBSERVATION_LIST_ADAPTER: TypeAdapter[list[Observation]] = TypeAdapter(list[Observation])
-
-
-def validate_observation(data: Any, context: dict[str, Any] | None = None) -> ObservationBase:
-    """Parse one observation (a dict) into its kind's model; raises pydantic.ValidationError."""
-    obs: ObservationBase = OBSERVATION_ADAPTER.validate_python(data, context=context)
-    return obs
 
 
 def observation_json(obs: ObservationBase) -> bytes:

@@ -19,8 +19,6 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.pool import NullPool
 
-from garant.config import Settings
-
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -99,7 +97,3 @@ def migrate(db: Database, revision: str = "head") -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         conn.commit()
-
-
-def open_settings_database(settings: Settings) -> Database:
-    return open_database(settings.database_url)
