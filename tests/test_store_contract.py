@@ -38,7 +38,7 @@ def test_migrations_are_idempotent(db: Database) -> None:
     migrate(db)
     migrate(db)
     with db.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
 
 
 def test_sqlite_pragmas(sqlite_db: Database) -> None:

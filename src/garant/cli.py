@@ -10,9 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from garant.cli_log import bundle_app, log_app
 from garant.config import Settings
 from garant.services.agreements import AgreementFileError, load_agreement_file
 from garant.services.bulk import FileIngestResult, ingest_file, load_demo
+from garant.services.checkpoints import SIGNER_FILE, Checkpointer, ensure_signer
 from garant.services.formats import FORMATS, detect_format
 from garant.store.agreements import AgreementVersionConflict, current_agreement, list_agreements
 from garant.store.db import Database, migrate, open_database
@@ -24,6 +26,8 @@ demo_app = typer.Typer(help="The demo data.", no_args_is_help=True)
 app.add_typer(agreement_app, name="agreement")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
+app.add_typer(log_app, name="log")
+app.add_typer(bundle_app, name="bundle")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -35,6 +39,13 @@ def _db() -> Database:
     return db
 
 
+def _sign(db: Database) -> None:
+    """Sign a checkpoint over what this command wrote (with the node's key, made if missing)."""
+    settings = Settings.from_env()
+    cp = Checkpointer.for_settings(settings, db).sign_now()
+    err_console.print(f"checkpoint signed: {settings.log_origin} size {cp.tree_size}")
+
+
 @app.command()
 def init() -> None:
     """Create the data folder and bring the database schema up to date."""
@@ -42,7 +53,9 @@ def init() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = open_database(settings.database_url)
     migrate(db)
+    signer = ensure_signer(settings, db)
     console.print(f"database ready: {db.url}")
+    console.print(f"log signing key: {settings.key_dir / SIGNER_FILE} (public: {signer.verifier().encode()})")
 
 
 @db_app.command("upgrade")
@@ -65,6 +78,8 @@ def agreement_load(file: Annotated[Path, typer.Argument(help="agreement YAML fil
     except AgreementVersionConflict as exc:
         typer.echo(f"{file}: {exc}", err=True)
         raise typer.Exit(3) from exc
+    if stored.created:
+        _sign(db)
     verb = "stored" if stored.created else "already stored (identical)"
     console.print(f"{stored.agreement.key} {verb}, sha256 {stored.content_sha256}")
 
@@ -125,6 +140,8 @@ def ingest(
         raise typer.Exit(2) from exc
     db = _db()
     result = _ingest_with_progress(db, file, fmt, chunk)
+    if result.accepted:
+        _sign(db)
     for where, reason in result.refused[:200]:
         typer.echo(f"{file}:{where}: {reason}", err=True)
     if len(result.refused) > 200:
@@ -137,7 +154,9 @@ def ingest(
 @demo_app.command("load")
 def demo_load() -> None:
     """Load the demo agreement and observations (only into an empty database)."""
-    console.print(load_demo(_db()))
+    db = _db()
+    console.print(load_demo(db))
+    _sign(db)
 
 
 @app.command()
@@ -157,6 +176,7 @@ def serve(
     migrate(db)
     if demo:
         console.print(load_demo(db))
+    ensure_signer(settings, db)  # before any worker starts, so all share one key
     console.print(f"Garant on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     if workers > 1:
         db.dispose()

@@ -17,6 +17,11 @@ class Settings:
 
     `database_url` defaults to an SQLite file in `data_dir`; set `GARANT_DATABASE_URL`
     (e.g. `postgresql+psycopg://user@127.0.0.1:5432/garant`) for the server path.
+    `log_origin` names this node's transparency log in its checkpoints (and its signing key);
+    a checkpoint is signed after a write when the last one is older than
+    `checkpoint_interval_s` (0: after every write), and by a background task of the server
+    every interval. `unlogged_benchmark` turns the log off: only `make bench` uses it, to
+    measure what the log costs, and `garant log audit` reports every record written so.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -24,6 +29,14 @@ class Settings:
     max_batch: int = 10_000
     max_body_bytes: int = 64 * 1024 * 1024
     page_limit_max: int = 10_000
+    log_origin: str = "localhost/garant"
+    checkpoint_interval_s: float = 1.0
+    unlogged_benchmark: bool = False
+
+    @property
+    def key_dir(self) -> Path:
+        """Where the log's signing key lives: outside the database, never committed (mode 0700)."""
+        return self.data_dir / "keys"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -36,4 +49,7 @@ class Settings:
             database_url=os.environ.get("GARANT_DATABASE_URL", ""),
             max_batch=int(os.environ.get("GARANT_MAX_BATCH", "10000")),
             max_body_bytes=int(os.environ.get("GARANT_MAX_BODY_BYTES", str(64 * 1024 * 1024))),
+            log_origin=os.environ.get("GARANT_LOG_ORIGIN", "localhost/garant"),
+            checkpoint_interval_s=float(os.environ.get("GARANT_CHECKPOINT_INTERVAL", "1")),
+            unlogged_benchmark=os.environ.get("GARANT_UNLOGGED_BENCHMARK", "") == "1",
         )

@@ -103,6 +103,8 @@ async def load(request: Request, state: AppState = Depends(app_state)) -> Respon
             stored = agreement_store.store_agreement(conn, agreement)
     except agreement_store.AgreementVersionConflict as exc:
         raise Problem(409, str(exc), kind="agreement-version-conflict") from exc
+    if stored.created:
+        state.after_write()
     body = {"key": agreement.key, "content_sha256": stored.content_sha256, "created": stored.created}
     return _json(body, 201 if stored.created else 200)
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,6 +15,7 @@ from pydantic import TypeAdapter
 
 import garant
 from garant.api import agreements, observations
+from garant.api import log as log_api
 from garant.api.problems import document_problems, install_problem_handlers, problem_response
 from garant.api.state import AppState
 from garant.config import Settings
@@ -36,6 +41,29 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
+    """Sign the tree head every interval while serving, so no accepted write waits unsigned."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async def loop() -> None:
+            interval = max(state.settings.checkpoint_interval_s, 0.5)
+            while True:
+                await asyncio.sleep(interval)
+                try:
+                    await asyncio.to_thread(state.after_write)
+                except Exception:  # a failed signing must not stop the server; the next try may work
+                    logging.getLogger("garant").exception("checkpoint signing failed")
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    return lifespan
+
+
 def create_app(
     settings: Settings | None = None, db: Database | None = None, *, migrate_db: bool = True
 ) -> FastAPI:
@@ -48,10 +76,18 @@ def create_app(
         version=garant.__version__,
         description="Monitoring and verification of a ceasefire; the commission's evidence; the guarantees.",
     )
-    app.state.garant = AppState(settings=settings, db=db)
+    db.logged = not settings.unlogged_benchmark
+    if not db.logged:
+        logging.getLogger("garant").warning(
+            "TRANSPARENCY LOG OFF (GARANT_UNLOGGED_BENCHMARK=1): benchmarks only"
+        )
+    state = AppState(settings=settings, db=db)
+    app.state.garant = state
+    app.router.lifespan_context = _checkpoint_loop(state)
     install_problem_handlers(app)
     app.include_router(observations.router)
     app.include_router(agreements.router)
+    app.include_router(log_api.router)
 
     @app.get("/api/v1/health", tags=["meta"], summary="Liveness and database reachability")
     def health() -> dict[str, str]:

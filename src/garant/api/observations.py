@@ -153,7 +153,7 @@ async def post_observations(request: Request, state: AppState = Depends(app_stat
                 }
             ],
         )
-    outcome = await run_in_threadpool(ingest_with_retry, state.db, items)
+    outcome = await run_in_threadpool(_ingest, state, items)
     body = _batch_body(outcome, prefix)
     if not outcome.errors:
         return _json(body, 201 if outcome.created else 200)
@@ -174,8 +174,15 @@ async def post_observations(request: Request, state: AppState = Depends(app_stat
     )
 
 
+def _ingest(state: AppState, items: list[Any]) -> BatchOutcome:
+    outcome = ingest_with_retry(state.db, items)
+    if outcome.created:
+        state.after_write()
+    return outcome
+
+
 def _post_single(state: AppState, item: dict[str, Any]) -> Response:
-    outcome = ingest_with_retry(state.db, [item])
+    outcome = _ingest(state, [item])
     if outcome.errors:
         err = outcome.errors[0]
         fields = ", ".join(p.field for p in err.problems)

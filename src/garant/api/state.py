@@ -10,6 +10,7 @@ from fastapi import Request
 
 from garant.config import Settings
 from garant.domain.agreement import Agreement
+from garant.services.checkpoints import Checkpointer
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 
@@ -18,8 +19,24 @@ from garant.store.db import Database
 class AppState:
     settings: Settings
     db: Database
+    _checkpointer: Checkpointer | None = None
     _geographies: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _sign_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def checkpointer(self) -> Checkpointer:
+        """Made on first use: loading (or creating) the key touches the key folder and the log."""
+        with self._lock:
+            if self._checkpointer is None:
+                self._checkpointer = Checkpointer.for_settings(self.settings, self.db)
+            return self._checkpointer
+
+    def after_write(self) -> None:
+        """Sign a checkpoint if the interval has passed (called after each accepted write)."""
+        checkpointer = self.checkpointer
+        with self._sign_lock:
+            checkpointer.after_write()
 
     def current_agreement(self) -> Agreement | None:
         with self.db.read() as conn:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import ValidationError
 
 from garant.domain.agreement import Agreement
@@ -25,9 +26,11 @@ from garant.domain.observations import (
     observation_json,
 )
 from garant.domain.paths import dotted_path
+from garant.store import log as log_store
 from garant.store import observations as obs_store
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
+from garant.transparency.leaves import observation_leaf
 
 
 @dataclass(frozen=True)
@@ -106,28 +109,47 @@ class _Valid:
     obs: ObservationBase
     payload: str
     digest: str
+    document: dict[str, Any]  # the payload as JSON data, for the index columns and the log leaf
+
+
+_INDEX_FIELDS = (
+    "client_id",
+    "kind",
+    "source_id",
+    "nation",
+    "lon",
+    "lat",
+    "location_uncertainty_m",
+    "reliability",
+    "credibility",
+    "releasability",
+    "supersedes",
+)
+
+
+def _time(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def index_columns(payload: dict[str, Any]) -> dict[str, Any]:
+    """The table columns that index an accepted payload (kind, source, time, place...).
+
+    One function for intake and for `garant log audit`, which recomputes them from the
+    payload to catch an edit of an index column behind Garant's back.
+    """
+    columns = {name: payload.get(name) for name in _INDEX_FIELDS}
+    columns["observed_at"] = _time(payload.get("observed_at"))
+    columns["observed_until"] = _time(payload.get("observed_until"))
+    return columns
 
 
 def _row(v: _Valid, obs_id: str, agreement_key: str | None, now: datetime) -> dict[str, Any]:
-    o = v.obs
     return {
+        **index_columns(v.document),
         "id": obs_id,
-        "client_id": o.client_id,
         "content_sha256": v.digest,
-        "kind": str(o.kind),  # type: ignore[attr-defined]
-        "source_id": o.source_id,
-        "nation": o.nation,
-        "observed_at": o.observed_at,
-        "observed_until": o.observed_until,
-        "lon": o.lon,
-        "lat": o.lat,
-        "location_uncertainty_m": o.location_uncertainty_m,
-        "reliability": o.reliability,
-        "credibility": o.credibility,
-        "releasability": str(o.releasability),
-        "supersedes": o.supersedes,
-        "agreement_key": agreement_key,
         "payload": v.payload,
+        "agreement_key": agreement_key,
         "received_at": now,
     }
 
@@ -176,16 +198,20 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
     valid = []
     for index, obs in _validate_all(items, validation_context(agreement), outcome):
         payload = observation_json(obs)
-        valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload)))
+        valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload), orjson.loads(payload)))
 
     agreement_key = agreement.key if agreement is not None else None
     with db.write() as conn:
+        log = log_store.Appender.open(
+            conn, enabled=db.logged
+        )  # first: on PostgreSQL this queues concurrent writers
         existing = obs_store.find_by_client_ids(conn, (v.obs.client_id for v in valid))
         wanted_parents = {v.obs.supersedes for v in valid if v.obs.supersedes}
         parents = obs_store.find_by_ids(conn, wanted_parents) if wanted_parents else {}
         now = datetime.now(UTC)
         fresh_ids = iter(new_ids(len(valid)))
         new_rows: list[dict[str, Any]] = []
+        leaves: list[tuple[str, str, bytes]] = []
         pending: dict[str, tuple[str, str]] = {}  # client_id -> (id, digest) of this batch's new ones
         for v in valid:
             cid = v.obs.client_id
@@ -205,6 +231,7 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
             obs_id = next(fresh_ids)
             pending[cid] = (obs_id, v.digest)
             new_rows.append(_row(v, obs_id, agreement_key, now))
+            leaves.append(("observation", obs_id, observation_leaf(obs_id, now, agreement_key, v.document)))
             outcome.results.append(ItemResult(v.index, "created", obs_id, cid))
         # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock
         new_rows.sort(key=lambda r: r["client_id"])
@@ -213,6 +240,7 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
             # Another writer took some client ids between our check and insert (PostgreSQL only:
             # SQLite writers are serialised). Roll back and let the caller retry cleanly.
             raise ConcurrentIntake(f"{len(new_rows) - inserted} client ids were taken concurrently")
+        log.append(leaves)
     outcome.results.sort(key=lambda r: r.index)
     outcome.errors.sort(key=lambda e: e.index)
     return outcome

@@ -11,7 +11,9 @@ from sqlalchemy import Connection, select
 
 from garant.domain.agreement import Agreement
 from garant.domain.canonical import canonical_json, sha256_hex
+from garant.store.log import Appender
 from garant.store.schema import agreements
+from garant.transparency.leaves import agreement_leaf
 
 
 class AgreementVersionConflict(Exception):
@@ -34,6 +36,7 @@ def store_agreement(conn: Connection, agreement: Agreement) -> StoredAgreement:
     """Insert a version; the identical version again is a no-op, a changed one is refused."""
     content = _content(agreement)
     digest = sha256_hex(content)
+    log = Appender.open(conn)  # first: on PostgreSQL this queues concurrent writers
     row = conn.execute(
         select(agreements.c.content_sha256, agreements.c.loaded_at).where(agreements.c.key == agreement.key)
     ).first()
@@ -56,6 +59,7 @@ def store_agreement(conn: Connection, agreement: Agreement) -> StoredAgreement:
             loaded_at=now,
         )
     )
+    log.append([("agreement", agreement.key, agreement_leaf(agreement.key, now, orjson.loads(content)))])
     return StoredAgreement(agreement, digest, now, created=True)
 
 

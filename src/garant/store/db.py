@@ -49,6 +49,7 @@ class Database:
     url: str
     reader: Engine
     writer: Engine
+    logged: bool = True  # False only in `make bench`'s run without the transparency log
 
     @property
     def dialect(self) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -82,4 +83,55 @@ observations = Table(
         sqlite_where=text("supersedes IS NOT NULL"),
         postgresql_where=text("supersedes IS NOT NULL"),
     ),
+)
+
+# --- the transparency log (RFC 9162); see garant.store.log ---------------------------------
+
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", SmallInteger, primary_key=True),
+    Column("tree_size", BigInteger, nullable=False),
+)
+
+log_leaves = Table(
+    "log_leaves",
+    metadata,
+    Column("idx", SeqType, primary_key=True, autoincrement=False),
+    Column("record_type", String(32), nullable=False),
+    Column("record_id", String(128), nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    UniqueConstraint("record_type", "record_id"),
+)
+
+log_nodes = Table(
+    "log_nodes",
+    metadata,
+    Column("level", SmallInteger, primary_key=True),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+log_checkpoints = Table(
+    "log_checkpoints",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("key_name", String(200), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("signed_at", UTCDateTime, nullable=False),
+    Index("ix_log_checkpoints_tree_size", "tree_size"),
+)
+
+log_keys = Table(
+    "log_keys",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("vkey", String(300), nullable=False, unique=True),
+    Column("key_name", String(200), nullable=False),
+    Column("key_id", String(8), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
