@@ -20,7 +20,9 @@ json_scalars = (
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -49,7 +51,7 @@ def test_equals_the_reference_on_arbitrary_json(value: Any) -> None:
         1.7976931348623157e308,
         {"é": 1, "z": 2, "a": 3},
         {"\U0001f600": 1, "\ufb33": 2},  # UTF-16 order differs from code point order here
-        "\x00\x1f\x7f\u2028\"\\",
+        '\x00\x1f\x7f\u2028"\\',
         {"payload": {"lon": 37.0, "lat": 48.5, "count": 3, "note": "ліс"}},
     ],
 )

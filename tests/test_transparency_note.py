@@ -11,10 +11,11 @@ from garant.transparency.note import Checkpoint, NoteError, Signer, Verifier, op
 # golang.org/x/mod/sumdb/note: the package documentation's example
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-GO_NOTE = (
-    GO_TEXT + "\n— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
+GO_TEXT = (
+    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 )
+GO_SIGNATURE = "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
+GO_NOTE = GO_TEXT + "\n— PeterNeumann " + GO_SIGNATURE + "\n"
 ORIGIN = "garant.test/log"
 
 
@@ -62,7 +63,10 @@ def test_every_kind_of_bad_note_is_rejected(signer: Signer, note: str) -> None:
         "altered root": (_resign_body(note, base64.b64encode(bytes(range(32))).decode()[:4], "AAAA"), good),
         "truncated signature": (note[:-10] + "\n", good),
         "truncated note (no signature)": (note.split("\n\n")[0] + "\n", good),
-        "signature by another key under our name": (other.sign(Checkpoint(ORIGIN, 1, bytes(32)).text()), good),
+        "signature by another key under our name": (
+            other.sign(Checkpoint(ORIGIN, 1, bytes(32)).text()),
+            good,
+        ),
         "no final newline": (note[:-1], good),
         "garbage signature line": (note.replace("— ", "-- "), good),
     }
@@ -82,7 +86,14 @@ def test_a_checkpoint_from_another_origin_is_rejected(signer: Signer) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "origin\n", "origin\n12\n", "origin\n012\nAAAA\n", "origin\n-1\n" + "A" * 44 + "\n", "\n1\n" + "A" * 44 + "\n"],
+    [
+        "",
+        "origin\n",
+        "origin\n12\n",
+        "origin\n012\nAAAA\n",
+        "origin\n-1\n" + "A" * 44 + "\n",
+        "\n1\n" + "A" * 44 + "\n",
+    ],
 )
 def test_malformed_checkpoint_bodies(text: str) -> None:
     with pytest.raises(NoteError):

@@ -173,7 +173,11 @@ def document_problems(schema: dict[str, Any]) -> None:
             if method == "post":
                 codes |= {"400", "413", "415"}
             names = {p["name"] for p in op.get("parameters", [])}
-            if "{" in path or names & {"key", "record_id", "leaf_index"} or path.startswith(("/api/v1/agreement", "/api/v1/geo")):
+            if (
+                "{" in path
+                or names & {"key", "record_id", "leaf_index"}
+                or path.startswith(("/api/v1/agreement", "/api/v1/geo"))
+            ):
                 codes.add("404")
             for code in codes:
                 responses.setdefault(code, {"description": _TITLES.get(int(code), "error")})

@@ -14,10 +14,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, text
+from sqlalchemy.dialects import sqlite
 
-from garant.store.schema import agreements, log_keys, observations
+from garant.domain.canonical import sha256_hex
+from garant.store.schema import agreements, observations
+from garant.store.types import UTCDateTime
 from garant.transparency.leaves import agreement_leaf, key_leaf, key_record_id, observation_leaf
+
+_ANY_DIALECT = sqlite.dialect()  # the type's reader handles both text and datetime values
 
 
 @dataclass(frozen=True)
@@ -31,59 +36,85 @@ class RecordLeaf:
     index_problems: tuple[str, ...]  # indexing columns that disagree with the content
 
 
-def _observation_index_problems(row: Any, payload: dict[str, Any]) -> tuple[str, ...]:
+def _utc(value: Any) -> datetime:
+    """A stored time as the table type reads it (text on SQLite, timestamptz on PostgreSQL)."""
+    moment = UTCDateTime().process_result_value(value, _ANY_DIALECT)
+    if moment is None:
+        raise ValueError("no time")
+    return moment
+
+
+def _differs(have: Any, want: Any) -> bool:
+    if want is None or have is None:
+        return have is not want
+    if isinstance(want, datetime):
+        try:
+            return _utc(have) != want.astimezone(UTC)
+        except (TypeError, ValueError):
+            return True
+    return bool(have != want)
+
+
+def _observation(row: Any) -> RecordLeaf:
     from garant.services.intake import index_columns  # the very function intake fills them with
 
-    expected = index_columns(payload)
+    payload = orjson.loads(row.payload)
+    data = observation_leaf(row.id, _utc(row.received_at), row.agreement_key, payload)
     problems = []
+    if sha256_hex(row.payload.encode()) != row.content_sha256:
+        problems.append("column content_sha256 is not the SHA-256 of the payload")
+    try:
+        expected = index_columns(payload)
+    except (TypeError, ValueError, AttributeError) as exc:
+        problems.append(f"payload does not read as an accepted observation: {exc}")
+        expected = {}
     for name, want in expected.items():
-        have = getattr(row, name)
-        if isinstance(have, datetime) and isinstance(want, datetime):
-            same = have.astimezone(UTC) == want.astimezone(UTC)
-        else:
-            same = have == want
-        if not same:
-            problems.append(f"column {name} is {have!r} but the content says {want!r}")
-    return tuple(problems)
+        if _differs(getattr(row, name), want):
+            problems.append(f"column {name} is {getattr(row, name)!r} but the content says {want!r}")
+    return RecordLeaf("observation", row.id, row.seq, data, tuple(problems))
+
+
+def _agreement(row: Any) -> RecordLeaf:
+    content = orjson.loads(row.content)
+    problems = []
+    for column, field_name in (("agreement_id", "id"), ("version", "version")):
+        if content.get(field_name) != getattr(row, column):
+            problems.append(f"column {column} disagrees with the content")
+    if f"{content.get('id')}@{content.get('version')}" != row.key:
+        problems.append("column key disagrees with the content")
+    data = agreement_leaf(row.key, _utc(row.loaded_at), content)
+    return RecordLeaf("agreement", row.key, row.seq, data, tuple(problems))
+
+
+def _key(row: Any) -> RecordLeaf:
+    rid = key_record_id(row.key_name, row.key_id)
+    problems = () if row.vkey.startswith(rid + "+") else ("columns key_name/key_id disagree with vkey",)
+    return RecordLeaf("log_key", rid, row.seq, key_leaf(row.vkey, _utc(row.created_at)), problems)
+
+
+def _rows(
+    conn: Connection, table: str, record_type: str, id_column: str, build: Callable[[Any], RecordLeaf]
+) -> Iterator[RecordLeaf]:
+    """Raw rows (no column types, so a corrupted value cannot stop the audit), one leaf each;
+    a row that cannot even be read becomes a record whose leaf matches nothing."""
+    for row in conn.execute(text(f"SELECT * FROM {table} ORDER BY seq")).yield_per(2000):
+        try:
+            yield build(row)
+        except Exception as exc:  # any corruption of any column: report it, keep auditing
+            rid = str(getattr(row, id_column))
+            yield RecordLeaf(record_type, rid, int(row.seq), b"", (f"row cannot be read: {exc}",))
 
 
 def _observations(conn: Connection) -> Iterator[RecordLeaf]:
-    q = select(observations).order_by(observations.c.seq)
-    for row in conn.execute(q).yield_per(2000):
-        try:
-            payload = orjson.loads(row.payload)
-        except orjson.JSONDecodeError:
-            yield RecordLeaf("observation", row.id, row.seq, b"", ("payload is not JSON",))
-            continue
-        data = observation_leaf(row.id, row.received_at, row.agreement_key, payload)
-        problems = _observation_index_problems(row, payload) if isinstance(payload, dict) else ("payload",)
-        yield RecordLeaf("observation", row.id, row.seq, data, problems)
+    return _rows(conn, "observations", "observation", "id", _observation)
 
 
 def _agreements(conn: Connection) -> Iterator[RecordLeaf]:
-    for row in conn.execute(select(agreements).order_by(agreements.c.seq)):
-        try:
-            content = orjson.loads(row.content)
-        except orjson.JSONDecodeError:
-            yield RecordLeaf("agreement", row.key, row.seq, b"", ("content is not JSON",))
-            continue
-        problems = []
-        if isinstance(content, dict):
-            for column, field_name in (("agreement_id", "id"), ("version", "version")):
-                if content.get(field_name) != getattr(row, column):
-                    problems.append(f"column {column} disagrees with the content")
-            if f"{content.get('id')}@{content.get('version')}" != row.key:
-                problems.append("column key disagrees with the content")
-        yield RecordLeaf(
-            "agreement", row.key, row.seq, agreement_leaf(row.key, row.loaded_at, content), tuple(problems)
-        )
+    return _rows(conn, "agreements", "agreement", "key", _agreement)
 
 
 def _keys(conn: Connection) -> Iterator[RecordLeaf]:
-    for row in conn.execute(select(log_keys).order_by(log_keys.c.seq)):
-        rid = key_record_id(row.key_name, row.key_id)
-        problems = () if row.vkey.startswith(rid + "+") else ("columns key_name/key_id disagree with vkey",)
-        yield RecordLeaf("log_key", rid, row.seq, key_leaf(row.vkey, row.created_at), problems)
+    return _rows(conn, "log_keys", "log_key", "key_name", _key)
 
 
 RECORD_SOURCES: dict[str, Callable[[Connection], Iterator[RecordLeaf]]] = {
