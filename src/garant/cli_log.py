@@ -29,7 +29,6 @@ log_app = typer.Typer(
     help="The transparency log: checkpoints, verification, audit, keys.", no_args_is_help=True
 )
 bundle_app = typer.Typer(help="Evidence bundles: export, and verify offline.", no_args_is_help=True)
-console = Console()
 err_console = Console(stderr=True)
 
 
@@ -55,8 +54,8 @@ def log_rotate_key() -> None:
     old, signer = rotate_signer(settings, db)
     Checkpointer(db, signer, settings.log_origin, 0).sign_now()
     if old is not None:
-        console.print(f"retired: {old.encode()}")
-    console.print(f"signing with: {signer.verifier().encode()}")
+        typer.echo(f"retired: {old.encode()}")
+    typer.echo(f"signing with: {signer.verifier().encode()}")
 
 
 def _get_json(url: str) -> Any:
@@ -108,7 +107,7 @@ def log_verify(
     state.parent.mkdir(parents=True, exist_ok=True)
     state.write_text(body["note"])
     since = f"consistent with the trusted size {old.size}" if old else "first checkpoint trusted"
-    console.print(f"checkpoint OK: {new.origin} size {new.size}; {since}")
+    typer.echo(f"checkpoint OK: {new.origin} size {new.size}; {since}")
 
 
 def _check_consistency(server: str, old: Checkpoint, new: Checkpoint) -> None:
@@ -144,7 +143,7 @@ def log_audit(
         typer.echo(f"{f.kind.upper()}: {f.message}")
     if len(report.findings) > 500:
         typer.echo(f"... and {len(report.findings) - 500} more findings")
-    console.print(
+    typer.echo(
         f"{report.records} records, {report.tree_size} leaves, "
         f"{report.checkpoints_checked} checkpoints checked: "
         + ("log intact" if report.ok else f"{len(report.findings)} findings")
@@ -194,7 +193,7 @@ def bundle_export(
     except BundleExportError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    console.print(
+    typer.echo(
         f"{out}: {summary.records} records, {summary.attachments_included} of {summary.attachments_named} "
         f"attachments included, checkpoint size {summary.tree_size}"
     )

@@ -67,6 +67,7 @@ async def checkpoint(state: AppState = Depends(app_state)) -> Response:
 
 @router.get("/keys", summary="Every public key this log has signed with (C2SP verifier keys)")
 def keys(state: AppState = Depends(app_state)) -> Response:
+    _ = state.checkpointer  # the node's key is on the record from the first request on
     with state.db.read() as conn:
         rows = log_store.list_keys(conn)
     return _json({"keys": [{**r, "created_at": timestamp(r["created_at"])} for r in rows]})
