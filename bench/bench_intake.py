@@ -1,10 +1,12 @@
 """Intake throughput: HTTP batch endpoint, `garant ingest`, and raw sqlite3 executemany.
 
-All three write the same rows into the same schema (a fresh migrated SQLite file each, WAL,
+Each path writes the same rows into the same schema (a fresh migrated SQLite file each, WAL,
 synchronous=FULL). The raw path is the floor of what the database can do: rows prepared in
 advance, one `executemany` per 10,000 in one transaction, plus the one statement that fills the
 R*Tree (the schema's spatial index), no validation. The HTTP path runs a real
-`garant serve` on loopback and posts batches of 10,000 with httpx.
+`garant serve` on loopback and posts batches of 10,000 with httpx. `garant ingest` and the
+two-worker HTTP path also run with the transparency log off (GARANT_UNLOGGED_BENCHMARK=1, the
+same code otherwise) to show what the log costs.
 """
 
 from __future__ import annotations
@@ -41,8 +43,11 @@ def _fresh_db(folder: Path, name: str) -> str:
     return url
 
 
-def _env(url: str, folder: Path) -> dict[str, str]:
-    return {**os.environ, "GARANT_DATABASE_URL": url, "GARANT_DATA_DIR": str(folder)}
+def _env(url: str, folder: Path, logged: bool = True) -> dict[str, str]:
+    env = {**os.environ, "GARANT_DATABASE_URL": url, "GARANT_DATA_DIR": str(folder)}
+    if not logged:
+        env["GARANT_UNLOGGED_BENCHMARK"] = "1"  # the same code with the transparency log off
+    return env
 
 
 def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
@@ -98,15 +103,15 @@ def raw_sqlite(items: list[dict[str, Any]], folder: Path) -> float:
     return len(items) / elapsed
 
 
-def cli_ingest(items: list[dict[str, Any]], folder: Path) -> float:
-    url = _fresh_db(folder, "cli.db")
+def cli_ingest(items: list[dict[str, Any]], folder: Path, logged: bool = True) -> float:
+    url = _fresh_db(folder, f"cli-{logged}.db")
     path = folder / "observations.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(o) for o in items) + b"\n")
     t0 = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "garant.cli", "ingest", str(path)],
         check=True,
-        env=_env(url, folder),
+        env=_env(url, folder, logged),
         capture_output=True,
     )
     return len(items) / (time.perf_counter() - t0)
@@ -119,9 +124,11 @@ def _free_port() -> int:
         return port
 
 
-def http_batch(items: list[dict[str, Any]], folder: Path, workers: int = 1, clients: int = 1) -> float:
+def http_batch(
+    items: list[dict[str, Any]], folder: Path, workers: int = 1, clients: int = 1, logged: bool = True
+) -> float:
     """Batches of 10,000 posted by `clients` concurrent connections to `garant serve --workers`."""
-    url = _fresh_db(folder, f"http-{workers}-{clients}.db")
+    url = _fresh_db(folder, f"http-{workers}-{clients}-{logged}.db")
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -135,7 +142,7 @@ def http_batch(items: list[dict[str, Any]], folder: Path, workers: int = 1, clie
             "--workers",
             str(workers),
         ],
-        env=_env(url, folder),
+        env=_env(url, folder, logged),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -188,14 +195,20 @@ def run(n: int = 100_000) -> dict[str, Any]:
         folder = Path(tmp)
         raw = raw_sqlite(items, folder)
         cli = cli_ingest(items, folder)
+        cli_unlogged = cli_ingest(items, folder, logged=False)
         http1 = http_batch(items, folder, workers=1, clients=1)
         http2 = http_batch(items, folder, workers=2, clients=2)
+        http2_unlogged = http_batch(items, folder, workers=2, clients=2, logged=False)
     return {
         "observations": n,
         "raw_sqlite_per_s": round(raw),
         "cli_ingest_per_s": round(cli),
+        "cli_ingest_without_log_per_s": round(cli_unlogged),
+        "cli_log_over_no_log": round(cli / cli_unlogged, 3),
         "http_batch_1_worker_per_s": round(http1),
         "http_batch_2_workers_per_s": round(http2),
+        "http_batch_2_workers_without_log_per_s": round(http2_unlogged),
+        "http_log_over_no_log": round(http2 / http2_unlogged, 3),
         "http_2_workers_over_raw": round(http2 / raw, 3),
     }
 

@@ -34,7 +34,9 @@ err_console = Console(stderr=True)
 
 
 def _db() -> Database:
-    db = open_database(Settings.from_env().database_url)
+    settings = Settings.from_env()
+    db = open_database(settings.database_url)
+    db.logged = not settings.unlogged_benchmark
     migrate(db)
     return db
 
@@ -42,6 +44,8 @@ def _db() -> Database:
 def _sign(db: Database) -> None:
     """Sign a checkpoint over what this command wrote (with the node's key, made if missing)."""
     settings = Settings.from_env()
+    if settings.unlogged_benchmark:
+        return
     cp = Checkpointer.for_settings(settings, db).sign_now()
     err_console.print(f"checkpoint signed: {settings.log_origin} size {cp.tree_size}")
 

@@ -200,20 +200,25 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
         payload = observation_json(obs)
         valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload), orjson.loads(payload)))
 
+    # Everything that needs no lock is prepared before the write transaction: ids, rows and
+    # canonical leaf data for every valid item (the few duplicates waste their share). So
+    # `received_at` is when the batch was read, before it queued for the writer.
     agreement_key = agreement.key if agreement is not None else None
+    now = datetime.now(UTC)
+    prepared = []
+    for v, obs_id in zip(valid, new_ids(len(valid)), strict=True):
+        row = _row(v, obs_id, agreement_key, now)
+        leaf = observation_leaf(obs_id, now, agreement_key, v.document) if db.logged else b""
+        prepared.append((v, row, leaf))
     with db.write() as conn:
-        log = log_store.Appender.open(
-            conn, enabled=db.logged
-        )  # first: on PostgreSQL this queues concurrent writers
+        # first: on PostgreSQL this queues concurrent writers (the head row is the log's sequencer)
+        log = log_store.Appender.open(conn, enabled=db.logged)
         existing = obs_store.find_by_client_ids(conn, (v.obs.client_id for v in valid))
         wanted_parents = {v.obs.supersedes for v in valid if v.obs.supersedes}
         parents = obs_store.find_by_ids(conn, wanted_parents) if wanted_parents else {}
-        now = datetime.now(UTC)
-        fresh_ids = iter(new_ids(len(valid)))
-        new_rows: list[dict[str, Any]] = []
-        leaves: list[tuple[str, str, bytes]] = []
+        new: list[tuple[dict[str, Any], bytes]] = []
         pending: dict[str, tuple[str, str]] = {}  # client_id -> (id, digest) of this batch's new ones
-        for v in valid:
+        for v, row, leaf in prepared:
             cid = v.obs.client_id
             prior = existing.get(cid)
             known = (prior.id, prior.content_sha256) if prior else pending.get(cid)
@@ -228,19 +233,19 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
             if parent_problem is not None:
                 outcome.errors.append(ItemError(v.index, 422, cid, (parent_problem,)))
                 continue
-            obs_id = next(fresh_ids)
-            pending[cid] = (obs_id, v.digest)
-            new_rows.append(_row(v, obs_id, agreement_key, now))
-            leaves.append(("observation", obs_id, observation_leaf(obs_id, now, agreement_key, v.document)))
-            outcome.results.append(ItemResult(v.index, "created", obs_id, cid))
-        # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock
-        new_rows.sort(key=lambda r: r["client_id"])
+            pending[cid] = (row["id"], v.digest)
+            new.append((row, leaf))
+            outcome.results.append(ItemResult(v.index, "created", row["id"], cid))
+        # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock;
+        # the leaves follow the rows, so the log's order is the table's order
+        new.sort(key=lambda pair: pair[0]["client_id"])
+        new_rows = [row for row, _ in new]
         inserted = obs_store.insert_new(conn, new_rows)
         if inserted != len(new_rows):
             # Another writer took some client ids between our check and insert (PostgreSQL only:
             # SQLite writers are serialised). Roll back and let the caller retry cleanly.
             raise ConcurrentIntake(f"{len(new_rows) - inserted} client ids were taken concurrently")
-        log.append(leaves)
+        log.append([("observation", row["id"], leaf) for row, leaf in new])
     outcome.results.sort(key=lambda r: r.index)
     outcome.errors.sort(key=lambda e: e.index)
     return outcome

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, func, select
 
-from garant.store.schema import log_checkpoints, log_head, log_keys, log_leaves, log_nodes
+from garant.store.schema import log_checkpoints, log_head, log_keys, log_leaves
 from garant.transparency import merkle
 
 _CHUNK = 400
@@ -39,25 +39,30 @@ def tree_size(conn: Connection) -> int:
 
 
 def read_nodes(conn: Connection, wanted: Iterable[merkle.Node]) -> dict[merkle.Node, bytes]:
-    """Stored hashes of the given (level, index) nodes, in as few queries as the chunking allows."""
+    """Stored hashes of the given (level, index) nodes: one query per table (per 400 nodes).
+
+    Plain driver SQL joining a VALUES list: a primary-key lookup per node on both backends
+    (`(level, idx) IN (VALUES ...)` made SQLite scan the table, and an ORM expression of that
+    many alternatives cost more than the lookups themselves).
+    """
     nodes = set(wanted)
     leaves = sorted(i for lvl, i in nodes if lvl == 0)
     inner = sorted((lvl, i) for lvl, i in nodes if lvl > 0)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
     out: dict[merkle.Node, bytes] = {}
     for k in range(0, len(leaves), _CHUNK):
         chunk = leaves[k : k + _CHUNK]
-        for idx, h in conn.execute(
-            select(log_leaves.c.idx, log_leaves.c.leaf_hash).where(log_leaves.c.idx.in_(chunk))
-        ):
+        sql = f"SELECT idx, leaf_hash FROM log_leaves WHERE idx IN ({', '.join([mark] * len(chunk))})"
+        for idx, h in conn.exec_driver_sql(sql, tuple(chunk)):
             out[(0, int(idx))] = bytes(h)
     for k in range(0, len(inner), _CHUNK):
         pairs = inner[k : k + _CHUNK]
-        cond = or_(*(and_(log_nodes.c.level == lvl, log_nodes.c.idx == i) for lvl, i in pairs))
-        if conn.dialect.name == "postgresql":
-            cond = tuple_(log_nodes.c.level, log_nodes.c.idx).in_(pairs)
-        for lvl, idx, h in conn.execute(
-            select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(cond)
-        ):
+        values = ", ".join([f"({mark}, {mark})"] * len(pairs))
+        sql = (
+            f"SELECT n.level, n.idx, n.hash FROM (VALUES {values}) AS v "
+            "JOIN log_nodes AS n ON n.level = v.column1 AND n.idx = v.column2"
+        )
+        for lvl, idx, h in conn.exec_driver_sql(sql, tuple(x for pair in pairs for x in pair)):
             out[(int(lvl), int(idx))] = bytes(h)
     return out
 

@@ -24,26 +24,40 @@ class _NeedsReference(Exception):
     pass
 
 
+def _float(value: float) -> float | int:
+    if value.is_integer() and -1e16 < value < 1e16:
+        return int(value)  # below 1e16 the shortest round-trip digits are the integer's own
+    if not 1e-5 <= abs(value) < 1e16:  # also NaN and infinities, which rfc8785 refuses
+        raise _NeedsReference
+    return value
+
+
 def _prepare(value: Any) -> Any:
+    """A copy orjson writes as RFC 8785 does; scalars are handled inline (this is the hot loop)."""
     t = type(value)
     if t is dict:
         out = {}
         for k, v in value.items():
             if type(k) is not str or not k.isascii():
                 raise _NeedsReference
-            out[k] = _prepare(v)
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                out[k] = v
+            elif tv is float:
+                out[k] = _float(v)
+            elif tv is int:
+                if not -_INT_SAFE < v < _INT_SAFE:
+                    raise _NeedsReference  # I-JSON: rfc8785 refuses integers it cannot hold exactly
+                out[k] = v
+            else:
+                out[k] = _prepare(v)
         return out
     if t is list or t is tuple:
         return [_prepare(v) for v in value]
     if t is float:
-        if value.is_integer() and -1e16 < value < 1e16:
-            return int(value)  # below 1e16 the shortest round-trip digits are the integer's own
-        magnitude = abs(value)
-        if not 1e-5 <= magnitude < 1e16:  # also NaN and infinities, which rfc8785 refuses
-            raise _NeedsReference
-        return value
+        return _float(value)
     if t is int and not -_INT_SAFE < value < _INT_SAFE:
-        raise _NeedsReference  # I-JSON: rfc8785 refuses integers it cannot represent exactly
+        raise _NeedsReference
     return value
 
 
