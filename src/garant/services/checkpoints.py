@@ -96,11 +96,16 @@ def rotate_signer(settings: Settings, db: Database) -> tuple[Verifier | None, Si
 
 def sign_checkpoint(db: Database, signer: Signer, origin: str) -> log_store.StoredCheckpoint:
     """Sign the current tree head, unless this key already signed this size."""
+    key_id = signer.verifier().key_id.hex()
+    with db.read() as conn:  # the common case (nothing new) takes no write lock
+        size = log_store.tree_size(conn)
+        latest = log_store.latest_checkpoint(conn)
+    if latest is not None and latest.covers(size, key_id):
+        return latest
     with db.write() as conn:
         size = log_store.lock_head(conn)
         latest = log_store.latest_checkpoint(conn)
-        key_id = signer.verifier().key_id.hex()
-        if latest is not None and latest.tree_size == size and latest.key_id == key_id:
+        if latest is not None and latest.covers(size, key_id):
             return latest
         root = merkle.root_hash(size, lambda nodes: log_store.read_nodes(conn, nodes))
         note = signer.sign(Checkpoint(origin, size, root).text())

@@ -166,6 +166,10 @@ class StoredCheckpoint:
     note: str
     signed_at: datetime
 
+    def covers(self, size: int, key_id: str) -> bool:
+        """This checkpoint is of `size` leaves, signed by key `key_id`."""
+        return self.tree_size == size and self.key_id == key_id
+
 
 def _checkpoint(row: Any) -> StoredCheckpoint:
     return StoredCheckpoint(
