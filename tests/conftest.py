@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 
 from garant.api.app import create_app
 from garant.config import Settings
+from garant.domain.access import OrgKind, Role
+from garant.services import identity
 from garant.services.bulk import demo_files, load_demo
 from garant.store.db import Database, migrate, open_database
 
@@ -94,10 +96,25 @@ def loaded_db(db: Database) -> Database:
     return db
 
 
+def make_principal(
+    db: Database,
+    username: str,
+    role: Role = Role.MONITOR,
+    org: str = "MECH",
+    org_kind: OrgKind = OrgKind.MECHANISM,
+    nation: str = "US",
+) -> str:
+    """A user with a token; returns the token (for `Authorization: Bearer ...`)."""
+    identity.add_user(db, username, role, org, org_kind, nation, password=None)
+    return identity.create_token(db, username, None, "tests")[1]
+
+
 @pytest.fixture
 def client(loaded_db: Database, tmp_path: Path) -> Iterator[TestClient]:
+    """The API as a US monitor of the mechanism (may submit US observations, sees what it is released)."""
     app = create_app(Settings(data_dir=tmp_path, database_url=loaded_db.url), loaded_db)
-    with TestClient(app, raise_server_exceptions=False) as c:
+    token = make_principal(loaded_db, "test-monitor")
+    with TestClient(app, raise_server_exceptions=False, headers={"Authorization": f"Bearer {token}"}) as c:
         yield c
 
 
@@ -106,6 +123,12 @@ class LiveServer:
     url: str
     known_observation_id: str | None
     db: Database
+    token: str = ""
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """Headers of a US monitor of the mechanism."""
+        return {"Authorization": f"Bearer {self.token}"}
 
 
 def _serve(db: Database, tmp_path: Path) -> Iterator[str]:
@@ -129,10 +152,11 @@ def live_server(sqlite_db: Database, tmp_path: Path) -> Iterator[LiveServer]:
     load_demo(sqlite_db)
     for url in _serve(sqlite_db, tmp_path):
         first = httpx.get(url + "/api/v1/observations", params={"limit": 1}).json()["features"]
-        yield LiveServer(url, first[0]["id"] if first else None, sqlite_db)
+        token = make_principal(sqlite_db, "live-monitor")
+        yield LiveServer(url, first[0]["id"] if first else None, sqlite_db, token)
 
 
 @pytest.fixture
 def live_server_empty(sqlite_db: Database, tmp_path: Path) -> Iterator[LiveServer]:
     for url in _serve(sqlite_db, tmp_path):
-        yield LiveServer(url, None, sqlite_db)
+        yield LiveServer(url, None, sqlite_db, make_principal(sqlite_db, "live-monitor"))

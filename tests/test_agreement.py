@@ -12,10 +12,13 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from garant.cli import app as cli_app
+from garant.domain.access import OrgKind, Role
 from garant.domain.agreement import Agreement
 from garant.services.agreements import AgreementFileError, load_agreement_file, parse_agreement_text
 from garant.store.agreements import AgreementVersionConflict, current_agreement, list_agreements
 from garant.store.db import Database
+
+from .conftest import make_principal
 
 
 def _write(tmp_path: Path, data: dict[str, Any], name: str = "agreement.yaml") -> Path:
@@ -152,12 +155,22 @@ def test_api_agreement_endpoints(client: TestClient, demo_agreement_data: dict[s
     bad["version"] += 1
     index = next(i for i, z in enumerate(bad["zones"]) if z["kind"] == "withdrawal")
     bad["zones"][index]["weapon_class"] = "trebuchet"
+    # a monitor may not load agreements; the coordination cell may
+    denied = client.post("/api/v1/agreements", json=demo_agreement_data)
+    assert denied.status_code == 403 and denied.headers["content-type"] == "application/problem+json"
+    db = client.app.state.garant.db  # type: ignore[attr-defined]
+    coordinator = {
+        "Authorization": "Bearer "
+        + make_principal(db, "coord", Role.COORDINATOR, "CELL", OrgKind.COORDINATION)
+    }
     r = client.post(
-        "/api/v1/agreements", content=yaml.safe_dump(bad), headers={"content-type": "application/yaml"}
+        "/api/v1/agreements",
+        content=yaml.safe_dump(bad),
+        headers={"content-type": "application/yaml", **coordinator},
     )
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["errors"][0]["field"] == f"zones[{index}].weapon_class"
-    same = client.post("/api/v1/agreements", json=demo_agreement_data)
+    same = client.post("/api/v1/agreements", json=demo_agreement_data, headers=coordinator)
     assert same.status_code == 200 and same.json()["created"] is False
     changed = {**demo_agreement_data, "title": "other"}
-    assert client.post("/api/v1/agreements", json=changed).status_code == 409
+    assert client.post("/api/v1/agreements", json=changed, headers=coordinator).status_code == 409

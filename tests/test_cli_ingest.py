@@ -22,6 +22,7 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from garant.cli import app
+from garant.domain.access import SYSTEM
 from garant.services.bulk import demo_files
 from garant.store.db import Database, open_database
 from garant.store.observations import ObservationFilter, list_observations
@@ -56,7 +57,9 @@ class Cli:
         db: Database = open_database(f"sqlite:///{self.path}")
         try:
             with db.read() as conn:
-                rows = list_observations(conn, ObservationFilter(include_superseded=True, limit=1_000_000))
+                rows = list_observations(
+                    conn, ObservationFilter(viewer=SYSTEM, include_superseded=True, limit=1_000_000)
+                )
         finally:
             db.dispose()
         payloads = [orjson.loads(r["payload"]) for r in rows]

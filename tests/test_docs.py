@@ -11,6 +11,7 @@ import typer.main
 from garant.api.app import create_app
 from garant.cli import app as cli_app
 from garant.config import Settings
+from garant.domain.access import access_reference
 from garant.domain.reference import observation_reference
 from garant.store.db import Database
 
@@ -20,6 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_observation_reference_is_current() -> None:
     written = (ROOT / "docs" / "observations.md").read_text()
     assert written == observation_reference(), "run: python -m garant.domain.reference > docs/observations.md"
+
+
+def test_access_reference_is_current() -> None:
+    written = (ROOT / "docs" / "access.md").read_text()
+    assert written == access_reference(), "run: python -m garant.domain.access > docs/access.md"
 
 
 def _commands(group: typer.Typer, prefix: str = "garant") -> list[str]:

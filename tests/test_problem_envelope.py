@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 
 from garant.api.app import create_app
 from garant.config import Settings
+from garant.domain.access import OrgKind, Role
 from garant.services.bulk import load_demo
 from garant.store.db import migrate, open_database
 
-from .conftest import _fresh_postgres_url
+from .conftest import _fresh_postgres_url, make_principal
 from .factories import make
 
 PROBLEM = "application/problem+json"
@@ -65,11 +66,31 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     db = open_database(url)
     migrate(db)
     load_demo(db)
-    with TestClient(
-        create_app(Settings(data_dir=tmp, database_url=url), db), raise_server_exceptions=False
-    ) as c:
+    monitor = make_principal(db, "envelope-monitor")
+    coordinator = make_principal(db, "envelope-coordinator", Role.COORDINATOR, "CELL", OrgKind.COORDINATION)
+    settings = Settings(data_dir=tmp, database_url=url, writes_per_minute=100_000, logins_per_minute=100_000)
+    with TestClient(create_app(settings, db), raise_server_exceptions=False) as c:
+        admin = make_principal(db, "envelope-admin", Role.ADMINISTRATOR, "ADMIN", OrgKind.MECHANISM, "ADM")
+        c.auth = _ByPath(monitor, coordinator, admin)
         yield c
     db.dispose()
+
+
+class _ByPath(httpx.Auth):
+    """Each route as a caller allowed to reach its checks: agreements as the coordination cell,
+    the audit trail as an administrator, everything else as a US monitor of the mechanism."""
+
+    def __init__(self, monitor: str, coordinator: str, admin: str) -> None:
+        self.monitor, self.coordinator, self.admin = monitor, coordinator, admin
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        token = self.monitor
+        if request.url.path.startswith("/api/v1/agreements"):
+            token = self.coordinator
+        elif request.url.path.startswith("/api/v1/auth/audit"):
+            token = self.admin
+        request.headers["Authorization"] = f"Bearer {token}"
+        yield request
 
 
 def _where(r: httpx.Response) -> str:

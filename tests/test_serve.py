@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,10 +33,10 @@ def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> Non
             count = httpx.get(base + "/api/v1/observations", params={"limit": 10_000}).json()[
                 "numberReturned"
             ]
-            with open(
-                Path(__file__).resolve().parents[1] / "src" / "garant" / "demo" / "observations.jsonl"
-            ) as fh:
-                assert count == sum(1 for line in fh if line.strip())
+            demo = Path(__file__).resolve().parents[1] / "src" / "garant" / "demo" / "observations.jsonl"
+            levels = [json.loads(line)["releasability"] for line in demo.read_text().splitlines() if line]
+            # the public sees the demo's public observations, and only those
+            assert count == levels.count("public") and 0 < count < len(levels)
             assert httpx.get(base + "/api/v1/agreements/current").json()["id"] == "paris-2026-demo"
         finally:
             proc.terminate()

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
+from garant.domain.access import SYSTEM
 from garant.services.intake import ingest, ingest_with_retry
 from garant.store import observations as obs_store
 from garant.store.db import Database, migrate
@@ -38,7 +39,7 @@ def test_migrations_are_idempotent(db: Database) -> None:
     migrate(db)
     migrate(db)
     with db.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
 
 
 def test_sqlite_pragmas(sqlite_db: Database) -> None:
@@ -55,7 +56,7 @@ def test_records_are_append_only(db: Database, statement: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:
         conn.execute(text(statement))
     with db.read() as conn:
-        row = obs_store.get_observation(conn, outcome.results[0].id)
+        row = obs_store.get_observation(conn, outcome.results[0].id, SYSTEM)
     assert row is not None and '"lat":48.6' in row["payload"]
 
 
@@ -83,7 +84,7 @@ def test_failed_batch_is_not_half_written(db: Database, monkeypatch: pytest.Monk
 
 def _plan(db: Database, f: obs_store.ObservationFilter) -> str:
     with db.read() as conn:
-        q = obs_store._record_select().where(*obs_store.filter_conditions(conn.dialect.name, f))
+        q = obs_store._record_select(SYSTEM).where(*obs_store.filter_conditions(conn.dialect.name, f))
         sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
         prefix = "EXPLAIN QUERY PLAN " if db.dialect == "sqlite" else "EXPLAIN "
         rows = conn.exec_driver_sql(prefix + sql).all()
@@ -96,9 +97,9 @@ def test_bbox_and_time_filters_use_an_index(db: Database) -> None:
         assert ingest(db, items[i : i + 5000]).created == 5000
     with db.write() as conn:
         conn.exec_driver_sql("ANALYZE")
-    bbox = obs_store.ObservationFilter(bbox=(36.5, 47.5, 36.6, 47.6))
+    bbox = obs_store.ObservationFilter(SYSTEM, bbox=(36.5, 47.5, 36.6, 47.6))
     timed = obs_store.ObservationFilter(
-        start=datetime(2026, 3, 5, 1, tzinfo=UTC), end=datetime(2026, 3, 5, 2, tzinfo=UTC)
+        SYSTEM, start=datetime(2026, 3, 5, 1, tzinfo=UTC), end=datetime(2026, 3, 5, 2, tzinfo=UTC)
     )
     bbox_plan, time_plan = _plan(db, bbox), _plan(db, timed)
     if db.dialect == "sqlite":

@@ -42,7 +42,8 @@ def test_log_verify_trusts_then_demands_consistency(
     assert first.exit_code == 0, first.output
     assert "first checkpoint trusted" in first.output
 
-    created = httpx.post(url + "/api/v1/observations", json=[make("osint", i) for i in range(4)]).json()
+    batch = [make("osint", i) for i in range(4)]
+    created = httpx.post(url + "/api/v1/observations", json=batch, headers=live_server.auth).json()
     new_id = created["results"][0]["id"]
     httpx.get(url + "/api/v1/log/proof/inclusion", params={"record_id": new_id})  # signs a checkpoint over it
     second = runner.invoke(app, args)

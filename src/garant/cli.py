@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from garant.cli_identity import group_app, token_app, user_app
 from garant.cli_log import bundle_app, log_app
 from garant.config import Settings
 from garant.services.agreements import AgreementFileError, load_agreement_file
@@ -28,6 +29,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(log_app, name="log")
 app.add_typer(bundle_app, name="bundle")
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
+app.add_typer(group_app, name="group")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from garant.config import Settings
+from garant.domain.access import SYSTEM
 from garant.services.audit import audit
 from garant.services.bundles import BundleExportError, export_bundle
 from garant.services.checkpoints import Checkpointer, rotate_signer, trusted_verifiers
@@ -181,6 +182,7 @@ def bundle_export(
     chosen = [("observation", i) for i in record_id or []] + [("agreement", k) for k in agreement or []]
     if start or end:
         f = ObservationFilter(
+            viewer=SYSTEM,
             start=_aware_time(start, "--start"),
             end=_aware_time(end, "--end"),
             include_superseded=True,

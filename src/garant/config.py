@@ -32,6 +32,8 @@ class Settings:
     log_origin: str = "localhost/garant"
     checkpoint_interval_s: float = 1.0
     unlogged_benchmark: bool = False
+    logins_per_minute: int = 10
+    writes_per_minute: int = 600
 
     @property
     def key_dir(self) -> Path:
@@ -52,4 +54,6 @@ class Settings:
             log_origin=os.environ.get("GARANT_LOG_ORIGIN", "localhost/garant"),
             checkpoint_interval_s=float(os.environ.get("GARANT_CHECKPOINT_INTERVAL", "1")),
             unlogged_benchmark=os.environ.get("GARANT_UNLOGGED_BENCHMARK", "") == "1",
+            logins_per_minute=int(os.environ.get("GARANT_LOGINS_PER_MINUTE", "10")),
+            writes_per_minute=int(os.environ.get("GARANT_WRITES_PER_MINUTE", "600")),
         )

@@ -10,13 +10,17 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from garant.api.auth import require
 from garant.api.problems import Problem, pointer
 from garant.api.state import AppState, app_state
+from garant.domain.access import Permission, Principal
 from garant.domain.agreement import Agreement
 from garant.services.agreements import AgreementFileError, parse_agreement_text
 from garant.store import agreements as agreement_store
 
-router = APIRouter(prefix="/api/v1", tags=["agreements"])
+router = APIRouter(
+    prefix="/api/v1", tags=["agreements"], dependencies=[Depends(require(Permission.READ_AGREEMENTS))]
+)
 
 
 def _json(body: Any, status: int = 200, media_type: str = "application/json") -> Response:
@@ -69,7 +73,11 @@ def by_key(key: str, state: AppState = Depends(app_state)) -> Response:
         422: {"description": "invalid agreement: path in the document and reason"},
     },
 )
-async def load(request: Request, state: AppState = Depends(app_state)) -> Response:
+async def load(
+    request: Request,
+    state: AppState = Depends(app_state),
+    _who: Principal = Depends(require(Permission.WRITE_AGREEMENTS)),
+) -> Response:
     raw = await request.body()
     if len(raw) > state.settings.max_body_bytes:
         raise Problem(413, "agreement document too large")

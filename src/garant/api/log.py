@@ -1,8 +1,10 @@
 """`/api/v1/log`: the transparency log's checkpoint, proofs, leaves and keys.
 
-Hashes travel as base64 (as in C2SP checkpoints). Proofs default to the size of the latest
-signed checkpoint; a leaf newer than that gets a fresh checkpoint signed first, so every
-proof this API returns leads to a root someone has signed.
+Hashes travel as base64 (as in C2SP checkpoints). Checkpoints, keys and leaf hashes are
+public (the tree's shape tells only how many records there are); a leaf's record id and data,
+and proofs by record id, only reach callers the record is released to. Proofs default to the
+size of the latest signed checkpoint; a leaf newer than that gets a fresh checkpoint signed
+first, so every proof this API returns leads to a root someone has signed.
 """
 
 from __future__ import annotations
@@ -14,15 +16,22 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from sqlalchemy import Connection, select
 
+from garant.api.auth import Caller, require
 from garant.api.problems import Problem
 from garant.api.state import AppState, app_state
+from garant.domain.access import Permission, Principal
 from garant.services.log_records import record_leaf
 from garant.store import log as log_store
+from garant.store.access import visible_observations
+from garant.store.schema import observations
 from garant.transparency import merkle
 from garant.transparency.leaves import timestamp
 
-router = APIRouter(prefix="/api/v1/log", tags=["transparency log"])
+router = APIRouter(
+    prefix="/api/v1/log", tags=["transparency log"], dependencies=[Depends(require(Permission.READ_LOG))]
+)
 MAX_LEAVES = 1000
 
 
@@ -83,15 +92,33 @@ def _tree_size(state: AppState, requested: int | None, needed: int) -> int:
     return _signed_size_covering(state, needed).tree_size
 
 
+def _released(conn: Connection, who: Principal, refs: list[log_store.LeafRef]) -> set[tuple[str, str]]:
+    """Which of these leaves' records the caller may see (observations by need-to-know; the
+    agreement and the log's keys are public)."""
+    obs_ids = [r.record_id for r in refs if r.record_type == "observation"]
+    seen: set[tuple[str, str]] = set()
+    for k in range(0, len(obs_ids), 500):
+        q = select(observations.c.id).where(
+            observations.c.id.in_(obs_ids[k : k + 500]), visible_observations(who)
+        )
+        seen.update(("observation", i) for (i,) in conn.execute(q))
+    return seen | {(r.record_type, r.record_id) for r in refs if r.record_type != "observation"}
+
+
 def _inclusion(
-    state: AppState, leaf_index: int | None, record_type: str, record_id: str | None, tree_size: int | None
+    state: AppState,
+    who: Principal,
+    leaf_index: int | None,
+    record_type: str,
+    record_id: str | None,
+    tree_size: int | None,
 ) -> dict[str, Any]:
     if (leaf_index is None) == (record_id is None):
         raise _query_problem("leaf_index", "give either leaf_index or record_id")
     with state.db.read() as conn:
         if record_id is not None:
             ref = log_store.find_leaf(conn, record_type, record_id)
-            if ref is None:
+            if ref is None or not _released(conn, who, [ref]):  # unreleased answers as absent
                 raise Problem(404, f"no {record_type} {record_id!r} in the log")
         else:
             assert leaf_index is not None
@@ -99,14 +126,15 @@ def _inclusion(
             if not found:
                 raise Problem(404, f"no leaf {leaf_index} in the log")
             ref = found[0]
+        shown = bool(_released(conn, who, [ref]))
     size = _tree_size(state, tree_size, ref.index + 1)
     if ref.index >= size:
         raise _query_problem("tree_size", f"leaf {ref.index} is not in a tree of size {size}")
     with state.db.read() as conn:
         proof = merkle.inclusion_proof(ref.index, size, lambda nodes: log_store.read_nodes(conn, nodes))
-    return {
-        "record_type": ref.record_type,
-        "record_id": ref.record_id,
+    return {  # a leaf whose record is not released to the caller shows only its hash
+        "record_type": ref.record_type if shown else None,
+        "record_id": ref.record_id if shown else None,
         "leaf_index": ref.index,
         "leaf_hash": _b64(ref.leaf_hash),
         "tree_size": size,
@@ -116,13 +144,14 @@ def _inclusion(
 
 @router.get("/proof/inclusion", summary="Inclusion proof of a record (by id) or a leaf (by index)")
 async def inclusion(
+    who: Caller,
     state: AppState = Depends(app_state),
     leaf_index: Annotated[int | None, Query(ge=0, le=2**62)] = None,
     record_type: Annotated[str, Query(max_length=32)] = "observation",
     record_id: Annotated[str | None, Query(max_length=128)] = None,
     tree_size: Annotated[int | None, Query(ge=1, le=2**62, description="default: latest checkpoint")] = None,
 ) -> Response:
-    body = await run_in_threadpool(_inclusion, state, leaf_index, record_type, record_id, tree_size)
+    body = await run_in_threadpool(_inclusion, state, who, leaf_index, record_type, record_id, tree_size)
     return _json(body)
 
 
@@ -146,6 +175,7 @@ async def consistency(
 
 @router.get("/leaves", summary="Leaves by index range [start, end): record, leaf hash and leaf data")
 def leaves(
+    who: Caller,
     state: AppState = Depends(app_state),
     start: Annotated[int, Query(ge=0, le=2**62)] = 0,
     end: Annotated[int | None, Query(ge=0, le=2**62, description=f"default: start + {MAX_LEAVES}")] = None,
@@ -157,13 +187,16 @@ def leaves(
         raise _query_problem("end", f"at most {MAX_LEAVES} leaves per request")
     with state.db.read() as conn:
         out = []
-        for ref in log_store.leaves_in_range(conn, start, end):
-            data = record_leaf(conn, ref.record_type, ref.record_id)
+        refs = log_store.leaves_in_range(conn, start, end)
+        released = _released(conn, who, refs)
+        for ref in refs:
+            shown = (ref.record_type, ref.record_id) in released
+            data = record_leaf(conn, ref.record_type, ref.record_id) if shown else None
             out.append(
                 {
                     "leaf_index": ref.index,
-                    "record_type": ref.record_type,
-                    "record_id": ref.record_id,
+                    "record_type": ref.record_type if shown else None,
+                    "record_id": ref.record_id if shown else None,
                     "leaf_hash": _b64(ref.leaf_hash),
                     "data": None if data is None else data.decode(),
                 }

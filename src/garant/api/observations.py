@@ -18,8 +18,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from garant.api.auth import Reader, audit, require
 from garant.api.problems import Problem, pointer, problem_response
 from garant.api.state import AppState, app_state
+from garant.domain.access import Permission, Principal
 from garant.services.intake import BatchOutcome, ItemError, ingest_with_retry
 from garant.store import observations as obs_store
 
@@ -112,7 +114,11 @@ def _batch_body(outcome: BatchOutcome, prefix: Sequence[int | str]) -> dict[str,
         422: {"description": "invalid observation(s): problem details naming item, field, reason"},
     },
 )
-async def post_observations(request: Request, state: AppState = Depends(app_state)) -> Response:
+async def post_observations(
+    request: Request,
+    state: AppState = Depends(app_state),
+    who: Principal = Depends(require(Permission.WRITE_OBSERVATIONS)),
+) -> Response:
     ctype = request.headers.get("content-type", JSON).split(";")[0].strip().lower()
     if ctype not in (JSON, GEOJSON, "application/*+json"):
         raise Problem(415, f"send observations as {JSON}, not {ctype!r}")
@@ -129,7 +135,7 @@ async def post_observations(request: Request, state: AppState = Depends(app_stat
         raise Problem(400, f"malformed JSON: {exc}", kind="malformed-json") from exc
 
     if isinstance(doc, dict) and "observations" not in doc:
-        return await run_in_threadpool(_post_single, state, doc)
+        return await run_in_threadpool(_post_single, state, doc, who)
     items, prefix = (doc["observations"], ["observations"]) if isinstance(doc, dict) else (doc, [])
     if not isinstance(items, list):
         raise Problem(
@@ -153,7 +159,7 @@ async def post_observations(request: Request, state: AppState = Depends(app_stat
                 }
             ],
         )
-    outcome = await run_in_threadpool(_ingest, state, items)
+    outcome = await run_in_threadpool(_ingest, state, items, who)
     body = _batch_body(outcome, prefix)
     if not outcome.errors:
         return _json(body, 201 if outcome.created else 200)
@@ -174,24 +180,24 @@ async def post_observations(request: Request, state: AppState = Depends(app_stat
     )
 
 
-def _ingest(state: AppState, items: list[Any]) -> BatchOutcome:
-    outcome = ingest_with_retry(state.db, items)
+def _ingest(state: AppState, items: list[Any], who: Principal) -> BatchOutcome:
+    outcome = ingest_with_retry(state.db, items, submitter=who)
     if outcome.created:
         state.after_write()
     return outcome
 
 
-def _post_single(state: AppState, item: dict[str, Any]) -> Response:
-    outcome = _ingest(state, [item])
+def _post_single(state: AppState, item: dict[str, Any], who: Principal) -> Response:
+    outcome = _ingest(state, [item], who)
     if outcome.errors:
         err = outcome.errors[0]
         fields = ", ".join(p.field for p in err.problems)
         detail = err.problems[0].reason if err.status == 409 else f"invalid observation: {fields}"
-        kind = "client-id-conflict" if err.status == 409 else "invalid-observation"
+        kind = {409: "client-id-conflict", 403: "not-yours-to-submit"}.get(err.status, "invalid-observation")
         return problem_response(err.status, detail, kind=kind, errors=_item_errors(err, []))
     result = outcome.results[0]
     with state.db.read() as conn:
-        row = obs_store.get_observation(conn, result.id)
+        row = obs_store.get_observation(conn, result.id, who)
     assert row is not None
     feature = record_feature(row)
     return _json(feature, 201 if result.status == "created" else 200, GEOJSON)
@@ -239,6 +245,13 @@ def _encode_cursor(row: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def _audit_restricted(state: AppState, request: Request, who: Principal, rows: list[dict[str, Any]]) -> None:
+    """Every read of a record not released to the public goes to the audit trail."""
+    restricted = [r["id"] for r in rows if r["releasability"] != "public"]
+    if restricted:
+        audit(state, request, who, "read_restricted", "ok", {"ids": restricted})
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         t, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -257,6 +270,7 @@ def _csv_values(values: list[str] | None) -> tuple[str, ...]:
 @router.get("", summary="List observations as GeoJSON (filters, keyset pagination)")
 def list_observations(
     request: Request,
+    who: Reader,
     state: AppState = Depends(app_state),
     start: Annotated[
         datetime | None, Query(description="observed_at >= start (ISO 8601 with offset)")
@@ -273,6 +287,7 @@ def list_observations(
     cursor: str | None = None,
 ) -> Response:
     f = obs_store.ObservationFilter(
+        viewer=who,
         start=_aware("start", start, request.query_params.get("start")),
         end=_aware("end", end, request.query_params.get("end")),
         bbox=_parse_bbox(bbox) if bbox else None,
@@ -286,6 +301,7 @@ def list_observations(
     with state.db.read() as conn:
         rows = obs_store.list_observations(conn, f)
     more = len(rows) > limit
+    _audit_restricted(state, request, who, rows[:limit])
     rows = rows[:limit]
     next_url = None
     if more:
@@ -300,9 +316,12 @@ def list_observations(
 
 
 @router.get("/{observation_id}", summary="One observation as a GeoJSON Feature")
-def get_observation(observation_id: str, state: AppState = Depends(app_state)) -> Response:
+def get_observation(
+    observation_id: str, request: Request, who: Reader, state: AppState = Depends(app_state)
+) -> Response:
     with state.db.read() as conn:
-        row = obs_store.get_observation(conn, observation_id)
-    if row is None:
+        row = obs_store.get_observation(conn, observation_id, who)
+    if row is None:  # absent, or not released to the caller: the same answer
         raise Problem(404, f"no observation with id {observation_id!r}")
+    _audit_restricted(state, request, who, [row])
     return _json(record_feature(row), media_type=GEOJSON)

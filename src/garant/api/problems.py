@@ -32,6 +32,9 @@ _TITLES = {
     413: "Request too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    401: "Unauthorized",
+    403: "Forbidden",
+    429: "Too many requests",
     500: "Internal error",
 }
 
@@ -169,9 +172,9 @@ def document_problems(schema: dict[str, Any]) -> None:
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             responses = op.setdefault("responses", {})
-            codes = {"422"}
-            if method == "post":
-                codes |= {"400", "413", "415"}
+            codes = {"401", "422"}  # 401: any route, when the credentials given are bad
+            if method in ("post", "delete"):
+                codes |= {"400", "403", "413", "415", "429"}
             names = {p["name"] for p in op.get("parameters", [])}
             if (
                 "{" in path

@@ -8,9 +8,11 @@ from typing import Any
 
 from fastapi import Request
 
+from garant.api.ratelimit import RateLimiter
 from garant.config import Settings
 from garant.domain.agreement import Agreement
 from garant.services.checkpoints import Checkpointer
+from garant.services.identity import IdentityProvider, LocalIdentity
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 
@@ -19,10 +21,18 @@ from garant.store.db import Database
 class AppState:
     settings: Settings
     db: Database
+    identity: IdentityProvider = field(init=False)
+    login_limiter: RateLimiter = field(init=False)
+    write_limiter: RateLimiter = field(init=False)
     _checkpointer: Checkpointer | None = None
     _geographies: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sign_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.identity = LocalIdentity(self.db)
+        self.login_limiter = RateLimiter(self.settings.logins_per_minute, 60)
+        self.write_limiter = RateLimiter(self.settings.writes_per_minute, 60)
 
     @property
     def checkpointer(self) -> Checkpointer:

@@ -30,6 +30,11 @@ Bearing = Annotated[
 Metres = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Ident = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\w.:@/+=-]+$")]
 Nation = Annotated[str, Field(min_length=2, max_length=16, pattern=r"^[A-Z0-9_-]+$")]
+# REL TO: a nation or organisation code, or a named sharing group whose members the
+# administrators keep (`garant group ...`), so removing a nation takes effect at once
+ReleaseTarget = Annotated[
+    str, Field(min_length=2, max_length=64, pattern=r"^([A-Z0-9_-]{2,16}|group:[a-z0-9_-]{1,48})$")
+]
 
 
 def _utc_representable(v: datetime) -> datetime:
@@ -163,8 +168,10 @@ class ObservationBase(BaseModel):
         default=Releasability.MECHANISM,
         description="who may see it: originator, mechanism, sharing_group, members or public",
     )
-    rel_to: list[Nation] = Field(
-        default_factory=list, max_length=64, description="nations of a sharing group"
+    rel_to: list[ReleaseTarget] = Field(
+        default_factory=list,
+        max_length=64,
+        description="sharing group: nation codes, or `group:<name>` for a named group of nations",
     )
     supersedes: str | None = Field(
         default=None,

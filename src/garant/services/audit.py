@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, select
+import orjson
+from sqlalchemy import Connection, select, text
 
 from garant.services.log_records import RECORD_SOURCES
 from garant.store import log as log_store
@@ -116,6 +117,7 @@ def audit(
                 report.add("inserted", f"{record_type} {record_id} is in the database but not in the log")
 
         _compare_nodes(conn, stored_tree, report)
+        _compare_rel_to(conn, report)
         for cp in log_store.all_checkpoints(conn):
             report.checkpoints_checked += 1
             label = f"checkpoint {cp.seq} (size {cp.tree_size})"
@@ -137,6 +139,22 @@ def audit(
                     "records were changed, deleted, inserted or reordered outside Garant",
                 )
     return report
+
+
+def _compare_rel_to(conn: Connection, report: AuditReport) -> None:
+    """The REL TO rows the access filter uses must be exactly each payload's `rel_to`."""
+    stored: dict[int, set[str]] = {}
+    for seq, nation in conn.execute(text("SELECT seq, nation FROM observation_rel_to")):
+        stored.setdefault(int(seq), set()).add(nation)
+    for seq, obs_id, payload in conn.execute(text("SELECT seq, id, payload FROM observations")):
+        try:
+            wanted = set(orjson.loads(payload).get("rel_to", []))
+        except (orjson.JSONDecodeError, AttributeError):
+            continue  # reported with the record already
+        if stored.pop(int(seq), set()) != wanted:
+            report.add("changed", f"observation {obs_id}: its REL TO rows differ from its content")
+    for seq in stored:
+        report.add("inserted", f"REL TO rows for observation seq {seq}, which has none")
 
 
 def _compare_nodes(conn: Connection, tree: merkle.MemoryTree, report: AuditReport) -> None:

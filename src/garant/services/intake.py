@@ -16,6 +16,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import ValidationError
 
+from garant.domain.access import Principal
 from garant.domain.agreement import Agreement
 from garant.domain.canonical import sha256_hex
 from garant.domain.ids import new_ids
@@ -44,7 +45,7 @@ class FieldProblem:
 @dataclass(frozen=True)
 class ItemError:
     index: int
-    status: int  # 422 invalid, 409 client id reused with other content
+    status: int  # 422 invalid, 409 client id reused with other content, 403 not the submitter's
     client_id: str | None
     problems: tuple[FieldProblem, ...]
 
@@ -151,6 +152,7 @@ def _row(v: _Valid, obs_id: str, agreement_key: str | None, now: datetime) -> di
         "payload": v.payload,
         "agreement_key": agreement_key,
         "received_at": now,
+        "rel_to": sorted(set(v.document.get("rel_to", ()))),  # to `observation_rel_to`, not a column
     }
 
 
@@ -189,14 +191,29 @@ def _validate_all(
     return list(zip(keep, good, strict=True))
 
 
-def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = None) -> BatchOutcome:
-    """Validate and store a batch; every item ends in `results` or in `errors`, by its index."""
+def ingest(
+    db: Database,
+    items: Sequence[Any],
+    *,
+    agreement: Agreement | None = None,
+    submitter: Principal | None = None,
+) -> BatchOutcome:
+    """Validate and store a batch; every item ends in `results` or in `errors`, by its index.
+
+    A `submitter` (an API caller) may only submit observations of its own nation or
+    organisation (`nation`); others are refused item by item (403). Without one (the CLI, run
+    by the operator) any nation is accepted.
+    """
     if agreement is None:
         with db.read() as conn:
             agreement = current_agreement(conn)
     outcome = BatchOutcome()
     valid = []
     for index, obs in _validate_all(items, validation_context(agreement), outcome):
+        if submitter is not None and submitter.kind != "system" and obs.nation != submitter.nation:
+            reason = f"you submit for {submitter.nation!r}; observations of {obs.nation!r} are not yours"
+            outcome.errors.append(ItemError(index, 403, obs.client_id, (FieldProblem("nation", reason),)))
+            continue
         payload = observation_json(obs)
         valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload), orjson.loads(payload)))
 
@@ -246,6 +263,7 @@ def ingest(db: Database, items: Sequence[Any], *, agreement: Agreement | None = 
             # SQLite writers are serialised). Roll back and let the caller retry cleanly.
             raise ConcurrentIntake(f"{len(new_rows) - inserted} client ids were taken concurrently")
         log.append([("observation", row["id"], leaf) for row, leaf in new])
+        obs_store.insert_rel_to(conn, [(row["id"], v) for row, _ in new for v in row["rel_to"]])
     outcome.results.sort(key=lambda r: r.index)
     outcome.errors.sort(key=lambda e: e.index)
     return outcome
@@ -256,11 +274,16 @@ class ConcurrentIntake(Exception):
 
 
 def ingest_with_retry(
-    db: Database, items: Sequence[Any], *, agreement: Agreement | None = None, attempts: int = 3
+    db: Database,
+    items: Sequence[Any],
+    *,
+    agreement: Agreement | None = None,
+    submitter: Principal | None = None,
+    attempts: int = 3,
 ) -> BatchOutcome:
     for attempt in range(attempts):
         try:
-            return ingest(db, items, agreement=agreement)
+            return ingest(db, items, agreement=agreement, submitter=submitter)
         except Exception as exc:
             if (
                 not (isinstance(exc, ConcurrentIntake) or obs_store.is_transient(exc))

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal_column, or_, select, text
 from sqlalchemy import column as sa_column
 from sqlalchemy import table as sa_table
 
+from garant.domain.access import Principal
+from garant.store.access import visible_observations
 from garant.store.schema import observations
 
 _rtree = sa_table(
@@ -116,6 +118,18 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         cursor.close()
 
 
+def insert_rel_to(conn: Connection, pairs: Sequence[tuple[str, str]]) -> None:
+    """The REL TO nations of new observations, as rows the authorisation filter can index."""
+    if pairs:
+        conn.execute(
+            text(
+                "INSERT INTO observation_rel_to (seq, nation) "
+                "SELECT seq, :nation FROM observations WHERE id = :id"
+            ),
+            [{"id": obs_id, "nation": nation} for obs_id, nation in pairs],
+        )
+
+
 def is_transient(exc: BaseException) -> bool:
     """A write that failed only because of a concurrent one (deadlock, serialisation) and may be retried."""
     code = getattr(getattr(exc, "orig", exc), "sqlstate", None)
@@ -124,6 +138,7 @@ def is_transient(exc: BaseException) -> bool:
 
 @dataclass(frozen=True)
 class ObservationFilter:
+    viewer: Principal  # whose need-to-know decides what is returned (no default: deny by design)
     start: datetime | None = None
     end: datetime | None = None
     bbox: tuple[float, float, float, float] | None = None  # min_lon, min_lat, max_lon, max_lat
@@ -151,7 +166,7 @@ def _bbox_condition(dialect: str, bbox: tuple[float, float, float, float]) -> Co
 
 
 def filter_conditions(dialect: str, f: ObservationFilter) -> list[ColumnElement[bool]]:
-    conds: list[ColumnElement[bool]] = []
+    conds: list[ColumnElement[bool]] = [visible_observations(f.viewer)]
     if f.start is not None:
         conds.append(observations.c.observed_at >= f.start)
     if f.end is not None:
@@ -165,17 +180,21 @@ def filter_conditions(dialect: str, f: ObservationFilter) -> list[ColumnElement[
     if f.nations:
         conds.append(observations.c.nation.in_(f.nations))
     if not f.include_superseded:
+        # only a correction the viewer may see hides the original (else its existence would show)
         later = observations.alias("later")
-        conds.append(~exists(select(literal_column("1")).where(later.c.supersedes == observations.c.id)))
+        corrected: Any = select(literal_column("1")).where(
+            later.c.supersedes == observations.c.id, visible_observations(f.viewer, later)
+        )
+        conds.append(~exists(corrected))
     return conds
 
 
-def _record_select() -> Any:
+def _record_select(viewer: Principal) -> Any:
     """The columns a reader gets: the accepted payload plus server-side facts."""
     later = observations.alias("later_by")
     superseded_by = (
         select(later.c.id)
-        .where(later.c.supersedes == observations.c.id)
+        .where(later.c.supersedes == observations.c.id, visible_observations(viewer, later))
         .order_by(later.c.seq.desc())
         .limit(1)
     ).scalar_subquery()
@@ -186,6 +205,7 @@ def _record_select() -> Any:
         observations.c.received_at,
         observations.c.agreement_key,
         observations.c.payload,
+        observations.c.releasability,
         superseded_by.label("superseded_by"),
     )
 
@@ -201,12 +221,19 @@ def list_observations(conn: Connection, f: ObservationFilter) -> list[dict[str, 
                 and_(observations.c.observed_at == t, observations.c.seq > seq),
             )
         )
-    q = _record_select().where(*conds).order_by(observations.c.observed_at, observations.c.seq).limit(f.limit)
+    q = (
+        _record_select(f.viewer)
+        .where(*conds)
+        .order_by(observations.c.observed_at, observations.c.seq)
+        .limit(f.limit)
+    )
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def get_observation(conn: Connection, obs_id: str) -> dict[str, Any] | None:
-    row = conn.execute(_record_select().where(observations.c.id == obs_id)).first()
+def get_observation(conn: Connection, obs_id: str, viewer: Principal) -> dict[str, Any] | None:
+    """One observation if it exists *and* the viewer may see it; otherwise None, alike."""
+    q = _record_select(viewer).where(observations.c.id == obs_id, visible_observations(viewer))
+    row = conn.execute(q).first()
     return None if row is None else dict(row._mapping)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -134,4 +135,74 @@ log_keys = Table(
     Column("key_name", String(200), nullable=False),
     Column("key_id", String(8), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+# --- identity and need-to-know; see garant.store.identity and garant.store.access ----------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # user | service
+    Column("role", String(32), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("org_kind", String(16), nullable=False),
+    Column("nation", String(16), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", SeqType, primary_key=True, autoincrement=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("scopes", String(500), nullable=False),
+    Column("label", String(200), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("user_id", BigInteger, ForeignKey("users.id"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("principal", String(64), nullable=False),
+    Column("org", String(64), nullable=False),
+    Column("token_id", BigInteger, nullable=True),
+    Column("client", String(64), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("path", String(500), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_events_at", "at"),
+)
+
+observation_rel_to = Table(
+    "observation_rel_to",
+    metadata,
+    Column("nation", String(64), primary_key=True),  # a nation code or group:<name>
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+)
+
+sharing_group_members = Table(
+    "sharing_group_members",
+    metadata,
+    Column("nation", String(16), primary_key=True),
+    Column("group_name", String(48), primary_key=True),
 )
