@@ -16,7 +16,7 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from garant.api.auth import Caller, require
 from garant.api.problems import Problem
@@ -24,8 +24,7 @@ from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
 from garant.services.log_records import record_leaf
 from garant.store import log as log_store
-from garant.store.access import visible_observations
-from garant.store.schema import observations
+from garant.store.access import visible_ids
 from garant.transparency import merkle
 from garant.transparency.leaves import timestamp
 
@@ -96,12 +95,7 @@ def _released(conn: Connection, who: Principal, refs: list[log_store.LeafRef]) -
     """Which of these leaves' records the caller may see (observations by need-to-know; the
     agreement and the log's keys are public)."""
     obs_ids = [r.record_id for r in refs if r.record_type == "observation"]
-    seen: set[tuple[str, str]] = set()
-    for k in range(0, len(obs_ids), 500):
-        q = select(observations.c.id).where(
-            observations.c.id.in_(obs_ids[k : k + 500]), visible_observations(who)
-        )
-        seen.update(("observation", i) for (i,) in conn.execute(q))
+    seen = {("observation", i) for i in visible_ids(conn, who, obs_ids)}
     return seen | {(r.record_type, r.record_id) for r in refs if r.record_type != "observation"}
 
 

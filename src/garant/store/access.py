@@ -8,7 +8,20 @@ checks the two agree for every role, organisation kind, nation and releasability
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, FromClause, and_, exists, false, literal_column, or_, select, true
+from collections.abc import Sequence
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    FromClause,
+    and_,
+    exists,
+    false,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 
 from garant.domain.access import MEMBER_KINDS, OrgKind, Permission, Principal
 from garant.store.schema import observation_rel_to, observations
@@ -36,3 +49,15 @@ def visible_observations(principal: Principal, table: FromClause = observations)
         )
         allowed.append(and_(levels == "sharing_group", named))
     return or_(*allowed)
+
+
+def visible_ids(conn: Connection, principal: Principal, ids: Sequence[str]) -> set[str]:
+    """Which of these observation ids exist and are released to the principal."""
+    wanted = sorted(set(ids))
+    seen: set[str] = set()
+    for k in range(0, len(wanted), 500):
+        q = select(observations.c.id).where(
+            observations.c.id.in_(wanted[k : k + 500]), visible_observations(principal)
+        )
+        seen.update(i for (i,) in conn.execute(q))
+    return seen
