@@ -172,9 +172,10 @@ def document_problems(schema: dict[str, Any]) -> None:
     for path, ops in schema["paths"].items():
         for method, op in ops.items():
             responses = op.setdefault("responses", {})
-            codes = {"401", "422"}  # 401: any route, when the credentials given are bad
+            # 401: any route, when the credentials given are bad; 403: the caller lacks the permission
+            codes = {"401", "403", "422"}
             if method in ("post", "delete"):
-                codes |= {"400", "403", "413", "415", "429"}
+                codes |= {"400", "413", "415", "429"}
             names = {p["name"] for p in op.get("parameters", [])}
             if (
                 "{" in path
