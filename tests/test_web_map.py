@@ -222,6 +222,53 @@ def test_time_filter_refetches(live_server: LiveServer, watched: PageWatch) -> N
     assert watched.console_errors == []
 
 
+def test_logging_in_shows_what_the_user_may_see(
+    live_server: LiveServer, watched: PageWatch, tmp_path: Path
+) -> None:
+    """The public sees the demo's public observations; a mechanism analyst who logs in on the
+    page also sees those released to the mechanism; after logging out, the public view again."""
+    from garant.domain.access import OrgKind, Role
+    from garant.services import identity
+
+    identity.add_user(
+        live_server.db,
+        "page-analyst",
+        Role.ANALYST,
+        "MECH",
+        OrgKind.MECHANISM,
+        "MECH",
+        "correct horse battery",
+    )
+    page = watched.page
+    _open_map(watched, live_server.url)
+    public = int(page.get_attribute("body", "data-observation-count") or "0")
+    assert page.locator("#garant-whoami").inner_text() == "public view"
+
+    page.fill("#garant-login input[name='username']", "page-analyst")
+    page.fill("#garant-login input[name='password']", "wrong password")
+    page.click("#garant-login button[type='submit']")
+    page.wait_for_selector("#garant-login-message:not([hidden])")
+    assert "wrong password" in page.locator("#garant-login-message").inner_text()
+
+    page.fill("#garant-login input[name='password']", "correct horse battery")
+    page.click("#garant-login button[type='submit']")
+    page.wait_for_function("() => document.body.dataset.session === 'page-analyst'")
+    page.wait_for_function("n => Number(document.body.dataset.observationCount) > n", arg=public)
+    mechanism_view = int(page.get_attribute("body", "data-observation-count") or "0")
+    page.screenshot(path=str(tmp_path / "logged-in.png"))
+    cookies = page.context.cookies()
+    assert any(c["name"] == "garant_session" and c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies)
+
+    page.click("#garant-logout")
+    page.wait_for_function("() => document.body.dataset.session === 'anonymous'")
+    page.wait_for_function("n => Number(document.body.dataset.observationCount) === n", arg=public)
+    # the demo has observations released to the mechanism only: the analyst saw more
+    assert mechanism_view > public
+    # the one error the browser logs is the refused wrong password
+    unexpected = [e for e in watched.console_errors if not e[1].endswith("/api/v1/auth/session")]
+    assert watched.page_errors == [] and unexpected == [] and len(watched.console_errors) == 1
+
+
 def test_map_without_agreement_says_so(
     live_server_empty: LiveServer, watched: PageWatch, tmp_path: Path
 ) -> None:
