@@ -26,6 +26,8 @@ import httpx
 import orjson
 
 from bench.workload import observations
+from garant.domain.access import OrgKind, Role
+from garant.services import identity
 from garant.services.agreements import load_agreement_file
 from garant.services.bulk import demo_files
 from garant.services.intake import ingest
@@ -117,6 +119,15 @@ def cli_ingest(items: list[dict[str, Any]], folder: Path, logged: bool = True) -
     return len(items) / (time.perf_counter() - t0)
 
 
+def _sensor_token(url: str, nation: str) -> str:
+    """A sensor network's service account and token: what pushes observations in production."""
+    db = open_database(url)
+    identity.add_user(db, "bench-sensor", Role.SENSOR, "BENCH", OrgKind.NATION, nation, None, kind="service")
+    token = identity.create_token(db, "bench-sensor", None, "benchmark")[1]
+    db.dispose()
+    return token
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -129,6 +140,7 @@ def http_batch(
 ) -> float:
     """Batches of 10,000 posted by `clients` concurrent connections to `garant serve --workers`."""
     url = _fresh_db(folder, f"http-{workers}-{clients}-{logged}.db")
+    token = _sensor_token(url, items[0]["nation"])
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -160,7 +172,9 @@ def http_batch(
                         return
                     body = queue.pop()
                 r = client.post(
-                    "/api/v1/observations", content=body, headers={"content-type": "application/json"}
+                    "/api/v1/observations",
+                    content=body,
+                    headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
                 )
                 if r.status_code != 201:
                     failures.append(f"{r.status_code} {r.text[:300]}")

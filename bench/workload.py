@@ -16,7 +16,7 @@ def observations(n: int, seed: int = 7, prefix: str = "bench") -> list[dict[str,
         obs: dict[str, Any] = {
             "client_id": f"{prefix}-{i}",
             "source_id": f"sensor-{i % 400}",
-            "nation": rng.choice(["US", "FR", "GB", "DE", "PL"]),
+            "nation": "US",  # one nation's sensor networks: the HTTP path posts as their service account
             "observed_at": f"2026-03-{1 + int(second // 86400):02d}T{int(second // 3600) % 24:02d}:"
             f"{int(second // 60) % 60:02d}:{second % 60:06.3f}Z",
             "lon": round(lon, 6),
