@@ -323,3 +323,19 @@ def test_an_unreleased_record_answers_exactly_as_an_absent_one(world: World, who
                 a.status_code,
                 a.text.replace(absent, "X"),
             ), who
+
+
+def test_a_derived_record_is_never_released_wider_than_its_narrowest_input(world: World) -> None:
+    from garant.domain.access import Release, may_see_derived
+
+    public = Release("public", "US")
+    fr_only = Release("sharing_group", "UA", ("FR",))
+    mechanism = Release("mechanism", "RU")
+    for who, principal in world.principals.items():
+        for inputs in ([public], [public, fr_only], [fr_only, mechanism], [public, mechanism]):
+            narrowest = all(may_see(principal, r.releasability, r.nation, r.rel_to) for r in inputs)
+            assert may_see_derived(principal, inputs) == narrowest, (who, inputs)
+    assert may_see_derived(world.principals["anonymous"], [public])
+    assert not may_see_derived(world.principals["anonymous"], [public, mechanism])
+    assert not may_see_derived(world.principals["mech-analyst"], [fr_only, mechanism])
+    assert not may_see_derived(world.principals["fr-monitor"], [])

@@ -18,6 +18,9 @@ Releasability levels (`garant.domain.observations.Releasability`):
 - `public`: everyone, without login.
 A party's representative sees what its own nation contributed, what is released to its
 nation by name, and what is public: nothing of the other side's internal material.
+A derived record (an event fused from observations) is seen only by those who may see every
+one of its inputs (`may_see_derived`), unless an analyst releases a sanitised version, which
+is itself a record.
 """
 
 from __future__ import annotations
@@ -142,6 +145,24 @@ def may_see(principal: Principal, releasability: str, nation: str, rel_to: Itera
     if releasability == "members":
         return principal.org_kind in MEMBER_KINDS
     return False  # originator only, or a level this code does not know: deny
+
+
+@dataclass(frozen=True)
+class Release:
+    """How one record is released: its level, its originating nation, its REL TO list."""
+
+    releasability: str
+    nation: str
+    rel_to: tuple[str, ...] = ()
+
+
+def may_see_derived(principal: Principal, inputs: Iterable[Release]) -> bool:
+    """A derived record (an event fused from observations, a case built on events) is never
+    released wider than the narrowest of its inputs: a caller sees it only if it may see every
+    input. Releasing it wider takes an analyst's sanitised version, which is a record of its
+    own with its own releasability (built with the verification pipeline)."""
+    chosen = list(inputs)
+    return bool(chosen) and all(may_see(principal, r.releasability, r.nation, r.rel_to) for r in chosen)
 
 
 def access_reference() -> str:
