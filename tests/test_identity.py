@@ -153,3 +153,25 @@ def test_the_audit_trail_records_and_cannot_be_edited(app_client: TestClient) ->
     assert app_client.get("/api/v1/auth/audit", headers=_bearer(analyst)).status_code == 403
     with pytest.raises(Exception, match="append-only"), db.write() as conn:
         conn.execute(text("DELETE FROM audit_events"))
+
+
+def test_another_nations_client_ids_and_records_cannot_be_probed_by_writing(app_client: TestClient) -> None:
+    """A client id or a `supersedes` that only another nation's hidden record uses answers as
+    if nothing had it: client ids are scoped by nation, parents must be released to the caller."""
+    db = _db(app_client)
+    secret = ingest(db, [make("osint", 20, client_id="shared-id", nation="RU", releasability="originator")])
+    hidden_id = secret.results[0].id
+    identity.add_user(db, "ua-monitor", Role.MONITOR, "UA-MOD", OrgKind.NATION, "UA", None)
+    _, token = identity.create_token(db, "ua-monitor", None, "t")
+    same_id = make("osint", 21, client_id="shared-id", nation="UA")
+    created = app_client.post("/api/v1/observations", json=same_id, headers=_bearer(token))
+    assert created.status_code == 201  # not 409: RU's use of the id is not UA's business
+    probe = make("osint", 22, nation="UA", supersedes=hidden_id)
+    absent = make("osint", 23, nation="UA", supersedes="0" * 8 + "-0000-7000-8000-" + "0" * 12)
+    r1 = app_client.post("/api/v1/observations", json=probe, headers=_bearer(token))
+    r2 = app_client.post("/api/v1/observations", json=absent, headers=_bearer(token))
+    assert r1.status_code == r2.status_code == 422
+    assert r1.json()["errors"][0]["reason"].replace(hidden_id, "X") == r2.json()["errors"][0][
+        "reason"
+    ].replace(absent["supersedes"], "X")
+    assert hidden_id not in r1.text.replace(f"'{hidden_id}'", "") and "op-12" not in r1.text

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError
 
 from garant.domain.access import SYSTEM
 from garant.services.intake import ingest, ingest_with_retry
 from garant.store import observations as obs_store
-from garant.store.db import Database, migrate
+from garant.store.db import Database, alembic_config, migrate
 
 from .factories import make
 
@@ -39,7 +40,8 @@ def test_migrations_are_idempotent(db: Database) -> None:
     migrate(db)
     migrate(db)
     with db.read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0004"
 
 
 def test_sqlite_pragmas(sqlite_db: Database) -> None:

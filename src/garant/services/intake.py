@@ -29,6 +29,7 @@ from garant.domain.observations import (
 from garant.domain.paths import dotted_path
 from garant.store import log as log_store
 from garant.store import observations as obs_store
+from garant.store.access import visible_ids
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 from garant.transparency.leaves import observation_leaf
@@ -132,6 +133,12 @@ def _time(value: Any) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def client_key(nation: Any, client_id: Any) -> str:
+    """A sender's client id, scoped by its nation: two nations' ids never collide, so a reused
+    id cannot tell one nation that another has sent something (what it sent stays unseen)."""
+    return f"{nation}/{client_id}"
+
+
 def index_columns(payload: dict[str, Any]) -> dict[str, Any]:
     """The table columns that index an accepted payload (kind, source, time, place...).
 
@@ -139,6 +146,7 @@ def index_columns(payload: dict[str, Any]) -> dict[str, Any]:
     payload to catch an edit of an index column behind Garant's back.
     """
     columns = {name: payload.get(name) for name in _INDEX_FIELDS}
+    columns["client_id"] = client_key(payload.get("nation"), payload.get("client_id"))
     columns["observed_at"] = _time(payload.get("observed_at"))
     columns["observed_until"] = _time(payload.get("observed_until"))
     return columns
@@ -230,15 +238,19 @@ def ingest(
     with db.write() as conn:
         # first: on PostgreSQL this queues concurrent writers (the head row is the log's sequencer)
         log = log_store.Appender.open(conn, enabled=db.logged)
-        existing = obs_store.find_by_client_ids(conn, (v.obs.client_id for v in valid))
+        existing = obs_store.find_by_client_ids(conn, (row["client_id"] for _, row, _ in prepared))
         wanted_parents = {v.obs.supersedes for v in valid if v.obs.supersedes}
         parents = obs_store.find_by_ids(conn, wanted_parents) if wanted_parents else {}
+        if submitter is not None and parents:
+            # a parent the submitter may not see answers as one that does not exist
+            released = visible_ids(conn, submitter, list(parents))
+            parents = {k: p for k, p in parents.items() if k in released}
         new: list[tuple[dict[str, Any], bytes]] = []
-        pending: dict[str, tuple[str, str]] = {}  # client_id -> (id, digest) of this batch's new ones
+        pending: dict[str, tuple[str, str]] = {}  # client key -> (id, digest) of this batch's new ones
         for v, row, leaf in prepared:
-            cid = v.obs.client_id
-            prior = existing.get(cid)
-            known = (prior.id, prior.content_sha256) if prior else pending.get(cid)
+            cid, key = v.obs.client_id, row["client_id"]
+            prior = existing.get(key)
+            known = (prior.id, prior.content_sha256) if prior else pending.get(key)
             if known is not None:
                 if known[1] == v.digest:
                     outcome.results.append(ItemResult(v.index, "duplicate", known[0], cid))
@@ -250,7 +262,7 @@ def ingest(
             if parent_problem is not None:
                 outcome.errors.append(ItemError(v.index, 422, cid, (parent_problem,)))
                 continue
-            pending[cid] = (row["id"], v.digest)
+            pending[key] = (row["id"], v.digest)
             new.append((row, leaf))
             outcome.results.append(ItemResult(v.index, "created", row["id"], cid))
         # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock;

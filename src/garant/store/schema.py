@@ -57,7 +57,9 @@ observations = Table(
     metadata,
     Column("seq", SeqType, primary_key=True, autoincrement=True),
     Column("id", String(36), nullable=False, unique=True),
-    Column("client_id", String(128), nullable=False, unique=True),
+    # the sender's client id scoped by nation, "<nation>/<client id>" (intake.client_key);
+    # the payload keeps the client id as sent
+    Column("client_id", String(160), nullable=False, unique=True),
     Column("content_sha256", String(64), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("source_id", String(128), nullable=False),
