@@ -81,7 +81,7 @@ def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[dict[str, 
 def raw_sqlite(items: list[dict[str, Any]], folder: Path) -> float:
     rows = _prepared_rows(items, folder)
     url = _fresh_db(folder, "raw.db")
-    cols = list(rows[0].keys())
+    cols = [c for c in rows[0] if c != "rel_to"]  # rel_to goes to its own table; none here
 
     def plain(v: Any) -> Any:
         return v.isoformat(sep=" ")[:26] if hasattr(v, "isoformat") else v

@@ -59,12 +59,17 @@ def _fresh_postgres_url(admin_url: str) -> str:
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend_url(request: pytest.FixtureRequest, folder: Path) -> str:
+    """A fresh database URL on the backend a `params=["sqlite", "postgresql"]` fixture asks for."""
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'garant.db'}"
+        return f"sqlite:///{folder / 'garant.db'}"
     admin_url, _ = request.getfixturevalue("postgres")
     return _fresh_postgres_url(admin_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return backend_url(request, tmp_path)
 
 
 @pytest.fixture

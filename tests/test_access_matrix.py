@@ -128,13 +128,10 @@ def _dataset(db: Database) -> list[Record]:
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from garant.store.db import migrate, open_database
 
-    from .conftest import _fresh_postgres_url
+    from .conftest import backend_url
 
     tmp = tmp_path_factory.mktemp("matrix")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'garant.db'}"
-    else:
-        url = _fresh_postgres_url(request.getfixturevalue("postgres")[0])
+    url = backend_url(request, tmp)
     db = open_database(url)
     migrate(db)
     load_demo(db)

@@ -98,6 +98,10 @@ def test_a_caller_submits_only_its_own_nations_observations(app_client: TestClie
     assert r.status_code == 207
     (error,) = r.json()["errors"]
     assert error["index"] == 1 and error["status"] == 403 and error["errors"][0]["field"] == "nation"
+    only_foreign = app_client.post(
+        "/api/v1/observations", json=[make("osint", 8, nation="RU")], headers=_bearer(token)
+    )
+    assert only_foreign.status_code == 403 and only_foreign.json()["errors"][0]["field"] == "nation"
     # a sensor pushes, it does not read
     assert app_client.get("/api/v1/observations", headers=_bearer(token)).status_code == 403
     assert app_client.post("/api/v1/observations", json=make("osint", 5)).status_code == 401

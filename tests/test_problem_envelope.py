@@ -25,7 +25,7 @@ from garant.domain.access import OrgKind, Role
 from garant.services.bulk import load_demo
 from garant.store.db import migrate, open_database
 
-from .conftest import _fresh_postgres_url, make_principal
+from .conftest import backend_url, make_principal
 from .factories import make
 
 PROBLEM = "application/problem+json"
@@ -58,11 +58,7 @@ def concrete(path: str, value: str = "zz-no-such-thing") -> str:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app with the demo loaded, shared by this module's tests (they store nothing)."""
     tmp = tmp_path_factory.mktemp("envelope")
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp / 'garant.db'}"
-    else:
-        admin_url, _ = request.getfixturevalue("postgres")
-        url = _fresh_postgres_url(admin_url)
+    url = backend_url(request, tmp)
     db = open_database(url)
     migrate(db)
     load_demo(db)

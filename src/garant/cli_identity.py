@@ -51,24 +51,24 @@ def user_add(
     typer.echo(f"user {username} added (id {user_id}, {role.value} of {org}, acts for {nation.upper()})")
 
 
+def _set_disabled(username: str, disabled: bool) -> None:
+    try:
+        identity.set_disabled(_db(), username, disabled)
+    except identity.IdentityError as exc:
+        raise _fail(exc) from exc
+    typer.echo(f"user {username} {'disabled' if disabled else 'enabled'}")
+
+
 @user_app.command("disable")
 def user_disable(username: Annotated[str, typer.Argument(help="login name")]) -> None:
     """Disable a user: every session and token of theirs is refused from the next request on."""
-    try:
-        identity.set_disabled(_db(), username, True)
-    except identity.IdentityError as exc:
-        raise _fail(exc) from exc
-    typer.echo(f"user {username} disabled")
+    _set_disabled(username, True)
 
 
 @user_app.command("enable")
 def user_enable(username: Annotated[str, typer.Argument(help="login name")]) -> None:
     """Enable a disabled user again."""
-    try:
-        identity.set_disabled(_db(), username, False)
-    except identity.IdentityError as exc:
-        raise _fail(exc) from exc
-    typer.echo(f"user {username} enabled")
+    _set_disabled(username, False)
 
 
 @token_app.command("create")

@@ -11,6 +11,7 @@ Rate limits (per client address, in memory, per worker process): logins, and wri
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -79,7 +80,10 @@ def _resolve(state: AppState, request: Request) -> Principal:
         session = state.identity.by_session(cookie)
         if session is None:
             raise _denied(state, request, 401, "the session has ended; log in again")
-        if request.method in UNSAFE and request.headers.get(CSRF_HEADER) != session.csrf_token:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if request.method in UNSAFE and not secrets.compare_digest(
+            sent.encode(), session.csrf_token.encode()
+        ):
             raise _denied(
                 state,
                 request,

@@ -165,7 +165,8 @@ async def post_observations(
         return _json(body, 201 if outcome.created else 200)
     if outcome.results:
         return _json(body, 207)
-    status = 409 if all(e.status == 409 for e in outcome.errors) else 422
+    statuses = {e.status for e in outcome.errors}  # one kind of refusal: its status; mixed: 422
+    status = statuses.pop() if len(statuses) == 1 else 422
     detail = f"all {outcome.rejected} observations were refused; see errors for each item"
     return problem_response(
         status,
