@@ -242,3 +242,21 @@ def test_unknown_id_is_404_problem(client: TestClient) -> None:
     assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
     r = client.get("/api/v1/nowhere")
     assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+
+def test_csv_export_has_the_listing_rows_and_defuses_formulas(client: TestClient) -> None:
+    import csv
+    import io
+
+    risky = make("osint", 77, client_id="=A1+A2", source_id="op-12")
+    assert _post(client, [risky]).status_code == 201
+    listing = client.get("/api/v1/observations", params={"limit": 10_000}).json()
+    r = client.get("/api/v1/observations.csv", params={"limit": 100_000})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["id"] for row in rows] == [f["id"] for f in listing["features"]]
+    mine = next(row for row in rows if "A1+A2" in row["client_id"])
+    assert mine["client_id"].startswith("'=")  # a spreadsheet shows it, does not run it
+    assert float(mine["lon"]) == risky["lon"] and mine["kind"] == "osint"
+    nation = client.get("/api/v1/observations.csv", params={"nation": "FR"}).text
+    assert all(row["nation"] == "FR" for row in csv.DictReader(io.StringIO(nation)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 
 import orjson
 import pytest
@@ -101,3 +102,14 @@ def test_bad_requests_are_problems_naming_the_field(
     assert r.headers["content-type"].startswith("application/problem+json")
     if field:
         assert field in {e["field"] for e in r.json()["errors"]}
+
+
+def test_a_bundle_from_the_api_verifies_offline(client: TestClient) -> None:
+    from garant.transparency.bundle import verify_bundle
+
+    ids = [f["id"] for f in client.get("/api/v1/observations", params={"limit": 3}).json()["features"]]
+    r = client.get("/api/v1/log/bundle", params={"id": ids})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/zip"
+    report = verify_bundle(io.BytesIO(r.content), _verifiers(client))
+    assert report.ok and report.records_verified == 3, report.failures
+    assert client.get("/api/v1/log/bundle", params={"id": [*ids, "no-such-id"]}).status_code == 404

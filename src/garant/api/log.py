@@ -10,6 +10,7 @@ first, so every proof this API returns leads to a root someone has signed.
 from __future__ import annotations
 
 import base64
+import io
 from typing import Annotated, Any
 
 import orjson
@@ -22,6 +23,7 @@ from garant.api.auth import Caller, require
 from garant.api.problems import Problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
+from garant.services.bundles import export_bundle
 from garant.services.log_records import record_leaf
 from garant.store import log as log_store
 from garant.store.access import visible_ids
@@ -197,3 +199,34 @@ def leaves(
             )
         size = log_store.tree_size(conn)
     return _json({"tree_size": size, "leaves": out})
+
+
+@router.get(
+    "/bundle",
+    summary="An evidence bundle (zip) of observations: records, inclusion proofs, signed checkpoint",
+    responses={200: {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def bundle(
+    who: Caller,
+    ids: Annotated[
+        list[str], Query(alias="id", min_length=1, max_length=1000, description="observation ids")
+    ],
+    state: AppState = Depends(app_state),
+) -> Response:
+    """Verify offline with `garant bundle verify` or `python -m garant.transparency.bundle`. Only
+    records released to the caller go in; any other id answers as an absent one (404)."""
+    data = await run_in_threadpool(_bundle, state, who, ids)
+    headers = {"Content-Disposition": 'attachment; filename="garant-evidence.zip"'}
+    return Response(data, media_type="application/zip", headers=headers)
+
+
+def _bundle(state: AppState, who: Principal, ids: list[str]) -> bytes:
+    wanted = list(dict.fromkeys(ids))
+    with state.db.read() as conn:
+        released = visible_ids(conn, who, wanted)
+    missing = [i for i in wanted if i not in released]
+    if missing:
+        raise Problem(404, f"no observation {missing[0]!r} in the log")
+    out = io.BytesIO()
+    export_bundle(state.db, state.checkpointer, out, [("observation", i) for i in wanted])
+    return out.getvalue()

@@ -8,8 +8,11 @@ OpenAPI schema still documents the body through `openapi_extra`.
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -268,11 +271,9 @@ def _csv_values(values: list[str] | None) -> tuple[str, ...]:
     return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
 
 
-@router.get("", summary="List observations as GeoJSON (filters, keyset pagination)")
-def list_observations(
+def observation_filter(
     request: Request,
     who: Reader,
-    state: AppState = Depends(app_state),
     start: Annotated[
         datetime | None, Query(description="observed_at >= start (ISO 8601 with offset)")
     ] = None,
@@ -284,10 +285,10 @@ def list_observations(
     source_id: Annotated[list[str] | None, Query()] = None,
     nation: Annotated[list[str] | None, Query()] = None,
     include_superseded: bool = False,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     cursor: str | None = None,
-) -> Response:
-    f = obs_store.ObservationFilter(
+) -> obs_store.ObservationFilter:
+    """The filters of a listing or an export, for the caller (whose need-to-know applies)."""
+    return obs_store.ObservationFilter(
         viewer=who,
         start=_aware("start", start, request.query_params.get("start")),
         end=_aware("end", end, request.query_params.get("end")),
@@ -297,8 +298,20 @@ def list_observations(
         nations=_csv_values(nation),
         include_superseded=include_superseded,
         after=_decode_cursor(cursor) if cursor else None,
-        limit=limit + 1,
     )
+
+
+Filter = Annotated[obs_store.ObservationFilter, Depends(observation_filter)]
+
+
+@router.get("", summary="List observations as GeoJSON (filters, keyset pagination)")
+def list_observations(
+    request: Request,
+    chosen: Filter,
+    state: AppState = Depends(app_state),
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    f, who = replace(chosen, limit=limit + 1), chosen.viewer
     with state.db.read() as conn:
         rows = obs_store.list_observations(conn, f)
     more = len(rows) > limit
@@ -314,6 +327,49 @@ def list_observations(
         "links": {"next": next_url},
     }
     return _json(body, media_type=GEOJSON)
+
+
+CSV_COLUMNS = (
+    "id", "kind", "client_id", "source_id", "nation", "observed_at", "observed_until", "lon", "lat",
+    "location_uncertainty_m", "reliability", "credibility", "releasability", "supersedes",
+    "superseded_by", "received_at", "agreement",
+)  # fmt: skip
+
+
+@router.get(
+    ".csv",
+    summary="Export observations as CSV (the listing's filters; one row each, the payload as JSON)",
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+)
+def export_csv(
+    request: Request,
+    chosen: Filter,
+    state: AppState = Depends(app_state),
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    """A spreadsheet of what the caller may see: the same need-to-know filter as the listing."""
+    with state.db.read() as conn:
+        rows = obs_store.list_observations(conn, replace(chosen, limit=limit))
+    _audit_restricted(state, request, chosen.viewer, rows)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*CSV_COLUMNS, "payload"])
+    for row in rows:
+        props = record_feature(row)["properties"]
+        coords = orjson.loads(row["payload"])
+        values = {**props, "lon": coords["lon"], "lat": coords["lat"]}
+        writer.writerow([_cell(values.get(c)) for c in CSV_COLUMNS] + [row["payload"]])
+    headers = {"Content-Disposition": 'attachment; filename="observations.csv"'}
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell; text a spreadsheet would run as a formula is prefixed with an apostrophe."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _NUMBER.match(text) else text
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?([eE][-+]?\d+)?$")
 
 
 @router.get("/{observation_id}", summary="One observation as a GeoJSON Feature")

@@ -9,6 +9,7 @@ names (when their files are given), with the signed checkpoint, in one archive t
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,7 @@ class ExportSummary:
 def export_bundle(
     db: Database,
     checkpointer: Checkpointer,
-    out: Path,
+    out: Path | io.BytesIO,
     records: Sequence[tuple[str, str]],
     attachments_dir: Path | None = None,
 ) -> ExportSummary:
