@@ -61,6 +61,11 @@ CONFIG = SchemathesisConfig.from_dict(
                 "include-name": "GET /api/v1/observations",
                 "checks": {"negative_data_rejection": {"enabled": False}},
             },
+            {
+                # the same filters, as CSV
+                "include-name": "GET /api/v1/observations.csv",
+                "checks": {"negative_data_rejection": {"enabled": False}},
+            },
         ],
         "checks": {
             "positive_data_acceptance": {"enabled": False},

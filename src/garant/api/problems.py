@@ -179,7 +179,7 @@ def document_problems(schema: dict[str, Any]) -> None:
             names = {p["name"] for p in op.get("parameters", [])}
             if (
                 "{" in path
-                or names & {"key", "record_id", "leaf_index"}
+                or names & {"key", "record_id", "leaf_index", "id"}
                 or path.startswith(("/api/v1/agreement", "/api/v1/geo"))
             ):
                 codes.add("404")
