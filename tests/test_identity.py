@@ -179,3 +179,8 @@ def test_another_nations_client_ids_and_records_cannot_be_probed_by_writing(app_
         "reason"
     ].replace(absent["supersedes"], "X")
     assert hidden_id not in r1.text.replace(f"'{hidden_id}'", "") and "op-12" not in r1.text
+
+
+def test_an_oversized_login_is_refused_before_any_work(app_client: TestClient) -> None:
+    r = app_client.post("/api/v1/auth/session", json={"username": "x", "password": "p" * 20_000})
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"

@@ -30,6 +30,7 @@ from garant.store.access import visible_ids
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 SESSION_COOKIE = "garant_session"
+LOGIN_BODY_LIMIT = 16 * 1024
 CSRF_HEADER = "x-csrf-token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 router = APIRouter(prefix="/api/v1/auth", tags=["identity"])
@@ -149,6 +150,8 @@ def _me(p: Principal) -> dict[str, Any]:
 def _login_body(raw: bytes, content_type: str) -> Login:
     if content_type.split(";")[0].strip().lower() not in ("application/json", ""):
         raise Problem(415, "send the credentials as application/json")
+    if len(raw) > LOGIN_BODY_LIMIT:
+        raise Problem(413, f"a login is at most {LOGIN_BODY_LIMIT} bytes")
     try:
         doc = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
