@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from garant.store.schema import log_checkpoints, log_head, log_keys, log_leaves
 from garant.transparency import merkle
@@ -143,16 +143,6 @@ def leaves_in_range(conn: Connection, start: int, end: int) -> list[LeafRef]:
     return [_ref(r) for r in conn.execute(q)]
 
 
-def leaf_of_records(conn: Connection, record_type: str, record_ids: Sequence[str]) -> dict[str, LeafRef]:
-    out: dict[str, LeafRef] = {}
-    for k in range(0, len(record_ids), _CHUNK):
-        q = select(log_leaves).where(
-            log_leaves.c.record_type == record_type, log_leaves.c.record_id.in_(record_ids[k : k + _CHUNK])
-        )
-        out.update((r.record_id, _ref(r)) for r in conn.execute(q))
-    return out
-
-
 # --- checkpoints and keys ---------------------------------------------------------------
 
 
@@ -218,7 +208,3 @@ def list_keys(conn: Connection) -> list[dict[str, Any]]:
         log_keys.c.seq
     )
     return [{str(k): v for k, v in r._mapping.items()} for r in conn.execute(q)]
-
-
-def count_leaves(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(log_leaves)).scalar_one())
