@@ -184,7 +184,8 @@ def serve(
     migrate(db)
     if demo:
         console.print(load_demo(db))
-    ensure_signer(settings, db)  # before any worker starts, so all share one key
+    # before any worker starts: one key for all, and a checkpoint over what is already stored
+    Checkpointer.for_settings(settings, db).sign_now()
     console.print(f"Garant on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     if workers > 1:
         db.dispose()

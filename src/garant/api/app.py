@@ -51,7 +51,7 @@ def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
             while True:
                 await asyncio.sleep(interval)
                 try:
-                    await asyncio.to_thread(state.after_write)
+                    await asyncio.to_thread(state.sign_if_grown)
                 except Exception:  # a failed signing must not stop the server; the next try may work
                     logging.getLogger("garant").exception("checkpoint signing failed")
 

@@ -42,6 +42,12 @@ class AppState:
                 self._checkpointer = Checkpointer.for_settings(self.settings, self.db)
             return self._checkpointer
 
+    def sign_if_grown(self) -> None:
+        """The server's periodic signing: only once this process has a signer (after its first
+        write or proof); it never creates a key as a side effect."""
+        if self._checkpointer is not None:
+            self.after_write()
+
     def after_write(self) -> None:
         """Sign a checkpoint if the interval has passed (called after each accepted write)."""
         checkpointer = self.checkpointer
