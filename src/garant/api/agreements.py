@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from garant.api.auth import require
-from garant.api.problems import Problem, pointer
+from garant.api.problems import Problem, pointer, validation_problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
 from garant.domain.agreement import Agreement
@@ -101,11 +101,7 @@ async def load(
     except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
         raise Problem(400, f"malformed document: {exc}", kind="malformed-json") from exc
     except ValidationError as exc:
-        errors = [
-            {"pointer": pointer(list(e["loc"])), "field": ".".join(map(str, e["loc"])), "reason": e["msg"]}
-            for e in exc.errors(include_url=False)
-        ]
-        raise Problem(422, "invalid agreement", errors=errors) from exc
+        raise validation_problem(exc, "invalid agreement") from exc
     try:
         with state.db.write() as conn:
             stored = agreement_store.store_agreement(conn, agreement)

@@ -22,7 +22,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
 
-from garant.api.problems import Problem, pointer
+from garant.api.problems import Problem, json_body, validation_problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import ANONYMOUS, Permission, Principal
 from garant.store import identity as identity_store
@@ -152,22 +152,11 @@ def _login_body(raw: bytes, content_type: str) -> Login:
         raise Problem(415, "send the credentials as application/json")
     if len(raw) > LOGIN_BODY_LIMIT:
         raise Problem(413, f"a login is at most {LOGIN_BODY_LIMIT} bytes")
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Problem(400, f"malformed JSON: {exc}", kind="malformed-json") from exc
+    doc = json_body(raw)
     try:
         return Login.model_validate(doc)
     except ValidationError as exc:
-        errors = [
-            {
-                "pointer": pointer(list(e["loc"])),
-                "field": ".".join(map(str, e["loc"])) or "(body)",
-                "reason": e["msg"],
-            }
-            for e in exc.errors(include_url=False)
-        ]
-        raise Problem(422, "a login is {username, password}", errors=errors) from exc
+        raise validation_problem(exc, "a login is {username, password}") from exc
 
 
 @router.post(

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from garant.api.auth import Reader, audit, require
-from garant.api.problems import Problem, pointer, problem_response
+from garant.api.problems import Problem, json_body, pointer, problem_response
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
 from garant.services.intake import BatchOutcome, ItemError, ingest_with_retry
@@ -132,11 +132,7 @@ async def post_observations(
     raw = await request.body()
     if len(raw) > limit:
         raise Problem(413, f"body of {len(raw)} bytes exceeds the limit of {limit} bytes")
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise Problem(400, f"malformed JSON: {exc}", kind="malformed-json") from exc
-
+    doc = json_body(raw)
     if isinstance(doc, dict) and "observations" not in doc:
         return await run_in_threadpool(_post_single, state, doc, who)
     items, prefix = (doc["observations"], ["observations"]) if isinstance(doc, dict) else (doc, [])

@@ -15,6 +15,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
@@ -55,6 +56,27 @@ class Problem(Exception):
 def pointer(loc: Sequence[int | str]) -> str:
     """RFC 6901 JSON Pointer for a location."""
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc) if loc else ""
+
+
+def json_body(raw: bytes) -> Any:
+    """A request body as JSON, or a 400 problem saying why it is not."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"malformed JSON: {exc}", kind="malformed-json") from exc
+
+
+def validation_problem(exc: ValidationError, detail: str) -> Problem:
+    """A 422 problem naming every field Pydantic refused, with its pointer and reason."""
+    errors = [
+        {
+            "pointer": pointer(list(e["loc"])),
+            "field": ".".join(map(str, e["loc"])) or "(body)",
+            "reason": e["msg"],
+        }
+        for e in exc.errors(include_url=False)
+    ]
+    return Problem(422, detail, errors=errors)
 
 
 def problem_response(
