@@ -67,6 +67,14 @@ def backend_url(request: pytest.FixtureRequest, folder: Path) -> str:
     return _fresh_postgres_url(admin_url)
 
 
+def demo_database(request: pytest.FixtureRequest, folder: Path) -> Database:
+    """A fresh migrated database on the asked backend, with the demo loaded (for module fixtures)."""
+    db = open_database(backend_url(request, folder))
+    migrate(db)
+    load_demo(db)
+    return db
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return backend_url(request, tmp_path)

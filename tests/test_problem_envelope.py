@@ -22,10 +22,8 @@ from fastapi.testclient import TestClient
 from garant.api.app import create_app
 from garant.config import Settings
 from garant.domain.access import OrgKind, Role
-from garant.services.bulk import load_demo
-from garant.store.db import migrate, open_database
 
-from .conftest import backend_url, make_principal
+from .conftest import demo_database, make_principal
 from .factories import make
 
 PROBLEM = "application/problem+json"
@@ -58,10 +56,8 @@ def concrete(path: str, value: str = "zz-no-such-thing") -> str:
 def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app with the demo loaded, shared by this module's tests (they store nothing)."""
     tmp = tmp_path_factory.mktemp("envelope")
-    url = backend_url(request, tmp)
-    db = open_database(url)
-    migrate(db)
-    load_demo(db)
+    db = demo_database(request, tmp)
+    url = db.url
     monitor = make_principal(db, "envelope-monitor")
     coordinator = make_principal(db, "envelope-coordinator", Role.COORDINATOR, "CELL", OrgKind.COORDINATION)
     settings = Settings(data_dir=tmp, database_url=url, writes_per_minute=100_000, logins_per_minute=100_000)

@@ -2,7 +2,8 @@
 
 Each trial copies a signed database, then acts as someone with write access to the file:
 drops the append-only triggers and edits a field, deletes a row, inserts one, swaps two,
-renumbers a leaf, or even rewrites the log's own tables so they agree with an edited record.
+renumbers a leaf, widens a record's REL TO rows, or even rewrites the log's own tables so they
+agree with an edited record.
 The audit must report every one; a clean copy must audit clean.
 """
 
@@ -179,6 +180,14 @@ def _edit_log_table(conn: sqlite3.Connection, rng: random.Random) -> str:
     return f"edited the log's {target}"
 
 
+def _widen_release(conn: sqlite3.Connection, rng: random.Random) -> str:
+    """The access filter's REL TO rows: add a nation to an observation's, or rows for none."""
+    (seq,) = _pick(conn, rng, "SELECT seq FROM observations")
+    target = seq if rng.random() < 0.5 else 10_000_000
+    conn.execute("INSERT INTO observation_rel_to (seq, nation) VALUES (?, ?)", (target, "RU"))
+    return "REL TO row added" + ("" if target == seq else " for no observation")
+
+
 def _rewrite_log_consistently(conn: sqlite3.Connection, rng: random.Random) -> str:
     """Edit a record and rebuild every leaf hash and node so the log tables agree with it:
     only the signed checkpoints can tell."""
@@ -214,6 +223,7 @@ TAMPERINGS: list[Tamper] = [
     _swap_rows,
     _renumber_leaf,
     _edit_log_table,
+    _widen_release,
     _rewrite_log_consistently,
 ]
 

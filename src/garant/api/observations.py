@@ -307,12 +307,7 @@ def list_observations(
     state: AppState = Depends(app_state),
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
-    f, who = replace(chosen, limit=limit + 1), chosen.viewer
-    with state.db.read() as conn:
-        rows = obs_store.list_observations(conn, f)
-    more = len(rows) > limit
-    _audit_restricted(state, request, who, rows[:limit])
-    rows = rows[:limit]
+    rows, more = _read_released(state, request, chosen, limit)
     next_url = None
     if more:
         next_url = str(request.url.include_query_params(cursor=_encode_cursor(rows[-1])))
@@ -323,6 +318,18 @@ def list_observations(
         "links": {"next": next_url},
     }
     return _json(body, media_type=GEOJSON)
+
+
+def _read_released(
+    state: AppState, request: Request, chosen: obs_store.ObservationFilter, limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` rows the caller may see, and whether more follow; every read of a
+    non-public one goes to the audit trail."""
+    with state.db.read() as conn:
+        rows = obs_store.list_observations(conn, replace(chosen, limit=limit + 1))
+    more, rows = len(rows) > limit, rows[:limit]
+    _audit_restricted(state, request, chosen.viewer, rows)
+    return rows, more
 
 
 CSV_COLUMNS = (
@@ -344,16 +351,14 @@ def export_csv(
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
 ) -> Response:
     """A spreadsheet of what the caller may see: the same need-to-know filter as the listing."""
-    with state.db.read() as conn:
-        rows = obs_store.list_observations(conn, replace(chosen, limit=limit))
-    _audit_restricted(state, request, chosen.viewer, rows)
+    rows, _ = _read_released(state, request, chosen, limit)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*CSV_COLUMNS, "payload"])
     for row in rows:
-        props = record_feature(row)["properties"]
-        coords = orjson.loads(row["payload"])
-        values = {**props, "lon": coords["lon"], "lat": coords["lat"]}
+        feature = record_feature(row)
+        lon, lat = feature["geometry"]["coordinates"]
+        values = {**feature["properties"], "lon": lon, "lat": lat}
         writer.writerow([_cell(values.get(c)) for c in CSV_COLUMNS] + [row["payload"]])
     headers = {"Content-Disposition": 'attachment; filename="observations.csv"'}
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

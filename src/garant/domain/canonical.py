@@ -1,7 +1,9 @@
 """Canonical bytes of a record, so equal content gives an equal hash on every node.
 
-Used for idempotency (same client id + same content = same result). Keys sorted, no
-whitespace, UTF-8; the transparency log will switch the leaf encoding to RFC 8785 exactly.
+Used for the stored fingerprint of agreement versions (same version + same content = same
+result). Keys sorted, no whitespace, UTF-8. Transparency-log leaves use RFC 8785 exactly
+(`garant.transparency.canonical`); this fingerprint stays as it was, because agreements
+already stored were fingerprinted with it.
 """
 
 from __future__ import annotations

@@ -55,7 +55,9 @@ def _differs(have: Any, want: Any) -> bool:
     return bool(have != want)
 
 
-def _observation(row: Any) -> RecordLeaf:
+def _observation(row: Any, rel_to: dict[int, set[str]]) -> RecordLeaf:
+    """One observation's leaf, and every way its other rows disagree with its content: the
+    fingerprint, the index columns, and the REL TO rows the access filter reads."""
     from garant.services.intake import index_columns  # the very function intake fills them with
 
     payload = orjson.loads(row.payload)
@@ -71,6 +73,8 @@ def _observation(row: Any) -> RecordLeaf:
     for name, want in expected.items():
         if _differs(getattr(row, name), want):
             problems.append(f"column {name} is {getattr(row, name)!r} but the content says {want!r}")
+    if rel_to.get(int(row.seq), set()) != set(payload.get("rel_to", [])):
+        problems.append("its REL TO rows differ from its content")
     return RecordLeaf("observation", row.id, row.seq, data, tuple(problems))
 
 
@@ -106,7 +110,10 @@ def _rows(
 
 
 def _observations(conn: Connection) -> Iterator[RecordLeaf]:
-    return _rows(conn, "observations", "observation", "id", _observation)
+    rel_to: dict[int, set[str]] = {}
+    for seq, nation in conn.execute(text("SELECT seq, nation FROM observation_rel_to")):
+        rel_to.setdefault(int(seq), set()).add(nation)
+    return _rows(conn, "observations", "observation", "id", lambda row: _observation(row, rel_to))
 
 
 def _agreements(conn: Connection) -> Iterator[RecordLeaf]:
