@@ -1,4 +1,4 @@
-"""`garant` command line: database, agreements, intake, demo, server."""
+"""`garant` command line: database, agreements, intake, demo, server, simulation."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 
 from garant.cli_identity import group_app, token_app, user_app
 from garant.cli_log import bundle_app, log_app
+from garant.cli_sim import eval_command, sim
 from garant.config import Settings
 from garant.services.agreements import AgreementFileError, load_agreement_file
 from garant.services.bulk import FileIngestResult, ingest_file, load_demo
@@ -32,6 +33,8 @@ app.add_typer(bundle_app, name="bundle")
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 app.add_typer(group_app, name="group")
+app.command("sim")(sim)
+app.command("eval")(eval_command)
 
 console = Console()
 err_console = Console(stderr=True)

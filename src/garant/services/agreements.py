@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from garant.domain.agreement import Agreement, split_located_message
 from garant.domain.paths import dotted_path
@@ -80,7 +80,15 @@ def problems_from_agreement_validation(
     return out
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
 def parse_agreement_text(text: str, file: str = "<agreement>") -> Agreement:
+    return parse_yaml_document(text, file, Agreement)
+
+
+def parse_yaml_document(text: str, file: str, model: type[M]) -> M:
+    """Parse and validate a YAML document into `model`; errors name the path and line."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data: Any = yaml.safe_load(text)
@@ -91,7 +99,7 @@ def parse_agreement_text(text: str, file: str = "<agreement>") -> Agreement:
     if not isinstance(data, dict):
         raise AgreementFileError(file, [AgreementProblem("", "the document must be a mapping", 1)])
     try:
-        return Agreement.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise AgreementFileError(file, problems_from_agreement_validation(exc, root)) from exc
 

@@ -1,0 +1,1 @@
+"""Scoring a pipeline's output against a simulation's truth (`garant eval`)."""

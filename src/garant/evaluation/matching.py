@@ -1,0 +1,90 @@
+"""One-to-one matching of found events to true events within a distance and a time tolerance.
+
+A pair is a candidate when both its geodesic distance and its time difference are within
+tolerance. Among candidates, the matching first has as many pairs as possible, then the
+smallest total cost (d/D)^2 + (dt/T)^2: the Hungarian algorithm (SciPy's
+`linear_sum_assignment`) on each connected group of candidates, so a dense barrage is matched
+as a whole and the whole run never becomes one dense matrix.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from garant.sim.physics import geodesic
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+_INFEASIBLE = 1e6
+
+
+def _local_xy(lon: FloatArray, lat: FloatArray, lon0: float, lat0: float) -> tuple[FloatArray, FloatArray]:
+    aeqd = pyproj.Transformer.from_crs(
+        "EPSG:4326", f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m", always_xy=True
+    )
+    x, y = aeqd.transform(lon, lat)
+    return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+
+def match_events(
+    true_lon: FloatArray,
+    true_lat: FloatArray,
+    true_t: FloatArray,
+    found_lon: FloatArray,
+    found_lat: FloatArray,
+    found_t: FloatArray,
+    distance_m: float,
+    time_s: float,
+) -> tuple[IntArray, IntArray]:
+    """Indices (true, found) of the matched pairs."""
+    if len(true_t) == 0 or len(found_t) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    lon0 = float(np.median(np.concatenate([true_lon, found_lon])))
+    lat0 = float(np.median(np.concatenate([true_lat, found_lat])))
+    tx, ty = _local_xy(true_lon, true_lat, lon0, lat0)
+    fx, fy = _local_xy(found_lon, found_lat, lon0, lat0)
+    # candidates in a scaled space (a little generous: the projection is not exact far from its
+    # centre), then the exact tests
+    slack = 1.05
+    t_pts = np.column_stack([tx / distance_m, ty / distance_m, (true_t - true_t.min()) / time_s])
+    f_pts = np.column_stack([fx / distance_m, fy / distance_m, (found_t - true_t.min()) / time_s])
+    pairs = cKDTree(t_pts).sparse_distance_matrix(cKDTree(f_pts), np.sqrt(2.0) * slack, output_type="ndarray")
+    ti = pairs["i"].astype(np.int64)
+    fi = pairs["j"].astype(np.int64)
+    dt = np.abs(true_t[ti] - found_t[fi])
+    _, _, d = geodesic(true_lon[ti], true_lat[ti], found_lon[fi], found_lat[fi])
+    ok = (d <= distance_m) & (dt <= time_s)
+    ti, fi, d, dt = ti[ok], fi[ok], d[ok], dt[ok]
+    if len(ti) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    cost = (d / distance_m) ** 2 + (dt / time_s) ** 2
+    n_t, n_f = len(true_t), len(found_t)
+    graph = coo_matrix((np.ones(len(ti)), (ti, n_t + fi)), shape=(n_t + n_f, n_t + n_f))
+    _, label = connected_components(graph, directed=False)
+    comp = label[ti]
+    order = np.argsort(comp, kind="stable")
+    ti, fi, cost, comp = ti[order], fi[order], cost[order], comp[order]
+    bounds = np.flatnonzero(np.diff(comp)) + 1
+    out_t: list[IntArray] = []
+    out_f: list[IntArray] = []
+    for a, b in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(comp)]]), strict=True):
+        ct, cf, cc = ti[a:b], fi[a:b], cost[a:b]
+        if b - a == 1:
+            out_t.append(ct)
+            out_f.append(cf)
+            continue
+        rows, r_inv = np.unique(ct, return_inverse=True)
+        cols, c_inv = np.unique(cf, return_inverse=True)
+        m = np.full((len(rows), len(cols)), _INFEASIBLE)
+        m[r_inv, c_inv] = cc
+        r, c = linear_sum_assignment(m)
+        good = m[r, c] < _INFEASIBLE
+        out_t.append(rows[r[good]])
+        out_f.append(cols[c[good]])
+    return np.concatenate(out_t), np.concatenate(out_f)
