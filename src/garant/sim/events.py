@@ -269,7 +269,7 @@ class EventGenerator:
         victim = self._other(party)
         ok &= self.geo.party_index(ilon, ilat) == victim
         t0 = np.sort(rng.uniform(lo, hi, n))
-        origin_dist = self.geo.signed_distance_m(olon, olat)
+        n_rounds_before = sum(len(r) for r in round_parts)
         for k in np.flatnonzero(ok):
             code = codes[weapon[k]]
             phys = self.scenario.weapon(code)
@@ -281,6 +281,9 @@ class EventGenerator:
             llon, llat = destination(
                 np.full(n_launchers, olon[k]), np.full(n_launchers, olat[k]), launcher_az, launcher_d
             )
+            # a launcher the spread would put across the line stands at the battery's centre
+            astray = self.geo.party_index(llon, llat) != party[k]
+            llon[astray], llat[astray] = olon[k], olat[k]
             which = np.arange(n_rounds) % n_launchers
             gaps = phys.interval_s * rng.uniform(0.6, 1.4, n_rounds)
             gaps[0] = 0.0
@@ -290,9 +293,12 @@ class EventGenerator:
             rlon, rlat = destination(
                 np.full(n_rounds, ilon[k]), np.full(n_rounds, ilat[k]), scatter_az, scatter_d
             )
+            if self.geo.party_index(float(rlon.mean()), float(rlat.mean())) != victim[k]:
+                continue  # the dispersion put the centre of the impacts back across the line: drop it
             _, _, flight_m = geodesic(llon[which], llat[which], rlon, rlat)
             impact_t = launch_t + flight_m / phys.speed_ms
-            first = sum(len(r) for r in round_parts)
+            first = n_rounds_before
+            n_rounds_before += n_rounds
             round_parts.append(
                 Rounds(
                     np.full(n_rounds, len(incidents), dtype=np.int64),
@@ -305,6 +311,9 @@ class EventGenerator:
                 )
             )
             casualties = int(rng.poisson(phys.casualties_mean * math.sqrt(n_rounds)))
+            centre_lon, centre_lat = float(llon[which].mean()), float(llat[which].mean())
+            if self.geo.party_index(centre_lon, centre_lat) != party[k]:
+                centre_lon, centre_lat = float(olon[k]), float(olat[k])
             incidents.append(
                 Incident(
                     id=self._incident_id(),
@@ -315,13 +324,13 @@ class EventGenerator:
                     t1=float(max(launch_t[-1], impact_t.max())),
                     lon=float(rlon.mean()),
                     lat=float(rlat.mean()),
-                    origin_lon=float(llon[which].mean()),
-                    origin_lat=float(llat[which].mean()),
+                    origin_lon=centre_lon,
+                    origin_lat=centre_lat,
                     weapon_class=code,
                     rounds=n_rounds,
                     casualties=casualties,
                     victim=self.parties[victim[k]],
-                    origin_line_distance_m=float(origin_dist[k]),
+                    origin_line_distance_m=float(self.geo.signed_distance_m(centre_lon, centre_lat)),
                     first_round=first,
                 )
             )

@@ -153,6 +153,7 @@ class Observer:
         reliability: str,
         credibility: int,
         precision_s: float = 1.0,
+        time_unit: str = "s",
         until: float | None = None,
     ) -> dict[str, object]:
         obs: dict[str, object] = {
@@ -160,7 +161,7 @@ class Observer:
             "client_id": self._id(abbrev),
             "source_id": source,
             "nation": nation,
-            "observed_at": iso_times(np.array([t]), "s")[0],
+            "observed_at": iso_times(np.array([t]), time_unit)[0],
         }
         if until is not None:
             obs["observed_until"] = iso_times(np.array([until]), "s")[0]
@@ -489,6 +490,8 @@ class Observer:
                     CHI2_95_2D * sigma * ra.cross_range_factor,
                     "A",
                     2,
+                    precision_s=0.1,
+                    time_unit="ms",
                 )
                 ellipse = {
                     "semi_major_m": round(CHI2_95_2D * sigma * ra.cross_range_factor, 1),
