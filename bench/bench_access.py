@@ -22,7 +22,7 @@ from garant.api.app import create_app
 from garant.config import Settings
 from garant.domain.access import OrgKind, Role
 from garant.services import identity
-from garant.services.bulk import load_demo
+from garant.services.demo import load_demo
 from garant.services.intake import ingest
 from garant.store.db import migrate, open_database
 

@@ -32,7 +32,7 @@ from bench.workload import observations
 from garant.domain.access import OrgKind, Role
 from garant.services import identity
 from garant.services.agreements import load_agreement_file
-from garant.services.bulk import demo_files
+from garant.services.demo import demo_files
 from garant.services.intake import ingest
 from garant.store.db import migrate, open_database
 

@@ -21,7 +21,7 @@ from garant.api.app import create_app
 from garant.config import Settings
 from garant.domain.access import OrgKind, Role
 from garant.services import identity
-from garant.services.bulk import demo_files, load_demo
+from garant.services.demo import demo_files, load_demo
 from garant.store.db import Database, migrate, open_database
 
 from .net import free_port, wait_healthy

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from garant.services.bulk import demo_files
+from garant.services.demo import demo_files
 
 
 @cache

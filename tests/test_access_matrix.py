@@ -27,7 +27,7 @@ from garant.api.app import create_app
 from garant.config import Settings
 from garant.domain.access import ANONYMOUS, OrgKind, Principal, Role, may_see
 from garant.services import identity
-from garant.services.bulk import demo_files
+from garant.services.demo import demo_files
 from garant.services.intake import ingest
 from garant.store.db import Database
 

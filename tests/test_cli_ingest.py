@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from garant.cli import app
 from garant.domain.access import SYSTEM
-from garant.services.bulk import demo_files
+from garant.services.demo import demo_files
 from garant.store.db import Database, open_database
 from garant.store.observations import ObservationFilter, list_observations
 

@@ -28,7 +28,10 @@ SCENARIO = {
     "seed": 11,
     "start": "2026-03-02T06:00:00Z",
     "hours": 6,
-    "regimes": [{"kind": "quiet"}, {"kind": "flare_up", "hours": 6, "sector_km": [100, 220], "fire_per_day": 600}],
+    "regimes": [
+        {"kind": "quiet"},
+        {"kind": "flare_up", "hours": 6, "sector_km": [100, 220], "fire_per_day": 600},
+    ],
 }
 
 
@@ -54,7 +57,9 @@ def _write(path: Path, header: list[str], rows: list[dict[str, str]]) -> Path:
 
 
 def test_the_truth_against_itself_scores_perfectly(run: Path) -> None:
-    inc = evaluate(run, run / "truth" / "incidents.csv", run / "truth" / "observations.csv", EvalOptions("incident"))
+    inc = evaluate(
+        run, run / "truth" / "incidents.csv", run / "truth" / "observations.csv", EvalOptions("incident")
+    )
     assert inc["true_events_scored"] > 150
     assert inc["precision"] == inc["recall"] == inc["f1"] == 1.0
     assert inc["location_error"]["median_m"] == inc["location_error"]["p90_m"] == 0.0
@@ -85,9 +90,19 @@ def _perturbed_blasts(run: Path, tmp: Path, shift_m: float, drop_every: int, sig
         else:
             # a stated ellipse of 95% and errors drawn from the 2-D normal it describes
             e, n = rng.normal(0, sigma_m * 2), rng.normal(0, sigma_m)
-            lon, lat, _ = GEOD.fwd(float(r["lon"]), float(r["lat"]), math.degrees(math.atan2(e, n)), math.hypot(e, n))
-            out.append({**r, "lon": f"{lon:.8f}", "lat": f"{lat:.8f}", "semi_major_m": f"{2.4477 * 2 * sigma_m:.3f}",
-                        "semi_minor_m": f"{2.4477 * sigma_m:.3f}", "azimuth_deg": "90"})  # fmt: skip
+            lon, lat, _ = GEOD.fwd(
+                float(r["lon"]), float(r["lat"]), math.degrees(math.atan2(e, n)), math.hypot(e, n)
+            )
+            out.append(
+                {
+                    **r,
+                    "lon": f"{lon:.8f}",
+                    "lat": f"{lat:.8f}",
+                    "semi_major_m": f"{2.4477 * 2 * sigma_m:.3f}",
+                    "semi_minor_m": f"{2.4477 * sigma_m:.3f}",
+                    "azimuth_deg": "90",
+                }
+            )
     # and false events: a copy of some true ones moved 50 km away
     for r in rows[:: drop_every * 2]:
         lon, lat, _ = GEOD.fwd(float(r["lon"]), float(r["lat"]), 0.0, 50_000.0)
@@ -140,14 +155,24 @@ def test_attribution_calibration_classification_and_false_allegations(run: Path,
     found = _write(tmp_path / "att.csv", [*header, "p_UA", "p_RU"], out)
     # a pipeline that verified each false allegation onto an event blamed on the accused
     fake_events = []
-    assignments = [{"observation_id": a["observation_id"], "event_id": f"fake-{k}"} for k, a in enumerate(allegations)
-                   if a["truth"] != "true"]  # fmt: skip
+    assignments = [
+        {"observation_id": a["observation_id"], "event_id": f"fake-{k}"}
+        for k, a in enumerate(allegations)
+        if a["truth"] != "true"
+    ]
     for k, a in enumerate(allegations):
         if a["truth"] == "true":
             continue
-        fake_events.append({**out[0], "event_id": f"fake-{k}", "status": "verified", "provisions": "",
-                            "p_UA": "1" if a["accused_party"] == "UA" else "0",
-                            "p_RU": "1" if a["accused_party"] == "RU" else "0"})  # fmt: skip
+        fake_events.append(
+            {
+                **out[0],
+                "event_id": f"fake-{k}",
+                "status": "verified",
+                "provisions": "",
+                "p_UA": "1" if a["accused_party"] == "UA" else "0",
+                "p_RU": "1" if a["accused_party"] == "RU" else "0",
+            }
+        )
     _write(found, [*header, "p_UA", "p_RU"], out + fake_events)
     assign = _write(tmp_path / "assign.csv", ["observation_id", "event_id"], assignments)
     r = evaluate(run, found, assign, EvalOptions("incident"))
@@ -195,20 +220,32 @@ def test_cramer_rao_bound_matches_the_closed_form_and_a_monte_carlo_estimate() -
     assert mc[0, 0] == pytest.approx(closed, rel=0.08) and mc[1, 1] == pytest.approx(closed, rel=0.08)
     # an azimuth from each sensor adds information: the bound shrinks
     with_az = location_crb(
-        np.zeros(n, dtype=np.int64), 1, east, north, np.full(n, c), np.full(n, sigma), np.full(n, math.radians(2.0))
+        np.zeros(n, dtype=np.int64),
+        1,
+        east,
+        north,
+        np.full(n, c),
+        np.full(n, sigma),
+        np.full(n, math.radians(2.0)),
     )
     assert rms_radius(with_az)[0] < rms_radius(cov[None])[0]
     # two sensors cannot fix a position and a time
-    assert np.isinf(location_crb(np.zeros(2, dtype=np.int64), 1, east[:2], north[:2], np.full(2, c), np.full(2, sigma))).all()
+    assert np.isinf(
+        location_crb(np.zeros(2, dtype=np.int64), 1, east[:2], north[:2], np.full(2, c), np.full(2, sigma))
+    ).all()
 
 
 def test_bad_event_files_are_named_with_their_line(tmp_path: Path) -> None:
-    missing = _write(tmp_path / "a.csv", ["event_id", "time", "lon"], [{"event_id": "e1", "time": "x", "lon": "1"}])
+    missing = _write(
+        tmp_path / "a.csv", ["event_id", "time", "lon"], [{"event_id": "e1", "time": "x", "lon": "1"}]
+    )
     with pytest.raises(EventFileError, match=r"a\.csv:1: missing column\(s\) lat"):
         read_events(missing)
     header = ["event_id", "time", "lon", "lat"]
-    rows = [{"event_id": "e1", "time": "2026-03-02T00:00:00Z", "lon": "30", "lat": "48"},
-            {"event_id": "e2", "time": "2026-03-02T00:00:00", "lon": "30", "lat": "48"}]  # fmt: skip
+    rows = [
+        {"event_id": "e1", "time": "2026-03-02T00:00:00Z", "lon": "30", "lat": "48"},
+        {"event_id": "e2", "time": "2026-03-02T00:00:00", "lon": "30", "lat": "48"},
+    ]
     with pytest.raises(EventFileError, match=r"b\.csv:3: time .* has no UTC offset"):
         read_events(_write(tmp_path / "b.csv", header, rows))
     rows[1] = {**rows[0]}
@@ -219,9 +256,18 @@ def test_bad_event_files_are_named_with_their_line(tmp_path: Path) -> None:
 def test_cli_prints_the_table_and_writes_json(run: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["eval", "--truth", str(run), "--events", str(run / "truth" / "incidents.csv"),
-         "--assignments", str(run / "truth" / "observations.csv"), "--json", str(tmp_path / "r.json")],
-    )  # fmt: skip
+        [
+            "eval",
+            "--truth",
+            str(run),
+            "--events",
+            str(run / "truth" / "incidents.csv"),
+            "--assignments",
+            str(run / "truth" / "observations.csv"),
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "classification by provision" in result.output and "Brier score" in result.output
     report = orjson.loads((tmp_path / "r.json").read_bytes())

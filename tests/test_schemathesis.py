@@ -32,7 +32,7 @@ from schemathesis.config import SchemathesisConfig
 
 from garant.api.app import create_app
 from garant.config import Settings
-from garant.services.bulk import load_demo
+from garant.services.demo import load_demo
 from garant.store.db import migrate, open_database
 
 from .conftest import make_principal

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import httpx
 
+from garant.services.demo import demo_observations
+
 from .net import free_port, wait_healthy
 
 
@@ -33,7 +35,7 @@ def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> Non
             count = httpx.get(base + "/api/v1/observations", params={"limit": 10_000}).json()[
                 "numberReturned"
             ]
-            demo = Path(__file__).resolve().parents[1] / "src" / "garant" / "demo" / "observations.jsonl"
+            demo = demo_observations()
             levels = [json.loads(line)["releasability"] for line in demo.read_text().splitlines() if line]
             # the public sees the demo's public observations, and only those
             assert count == levels.count("public") and 0 < count < len(levels)

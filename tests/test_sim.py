@@ -21,7 +21,7 @@ from garant.domain.agreement import WithdrawalZone
 from garant.evaluation.tables import parse_time
 from garant.geo.engine import Geography
 from garant.services.agreements import AgreementFileError, parse_agreement_text
-from garant.services.bulk import demo_files
+from garant.services.demo import demo_files
 from garant.sim.run import run_scenario
 from garant.sim.scenario import Scenario, load_scenario
 
@@ -75,12 +75,17 @@ def test_same_seed_gives_byte_identical_output_and_another_seed_does_not(tmp_pat
     assert len(files) == 10
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
-    assert (tmp_path / "a" / "observations.jsonl").read_bytes() != (tmp_path / "c" / "observations.jsonl").read_bytes()
+    assert (tmp_path / "a" / "observations.jsonl").read_bytes() != (
+        tmp_path / "c" / "observations.jsonl"
+    ).read_bytes()
 
 
 def _stations(out: Path) -> dict[str, tuple[float, float, float]]:
     hidden = {r["station_id"]: float(r["bias_s"]) for r in _rows(out / "truth" / "stations.csv")}
-    return {r["station_id"]: (float(r["lon"]), float(r["lat"]), hidden[r["station_id"]]) for r in _rows(out / "stations.csv")}
+    return {
+        r["station_id"]: (float(r["lon"]), float(r["lat"]), hidden[r["station_id"]])
+        for r in _rows(out / "stations.csv")
+    }
 
 
 def test_arrival_times_follow_sound_speed_wind_and_noise(physics_run: Path) -> None:
@@ -104,12 +109,18 @@ def test_arrival_times_follow_sound_speed_wind_and_noise(physics_run: Path) -> N
     hour = (t / 3600.0) % 24
     temperature = 12 + 6 * np.cos(2 * np.pi * (hour - 12) / 24)
     wind_towards = (250 + 180) % 360
-    speed = 331.3 * np.sqrt(1 + temperature / 273.15) + 6 * np.cos(np.radians(np.asarray(az_at_blast) - wind_towards))
+    speed = 331.3 * np.sqrt(1 + temperature / 273.15) + 6 * np.cos(
+        np.radians(np.asarray(az_at_blast) - wind_towards)
+    )
     residual = np.array(arrival) - t - np.asarray(dist) / speed - np.array(bias)
     assert abs(residual.mean()) < 4 * 0.03 / math.sqrt(len(residual))
     assert residual.std() == pytest.approx(0.03, rel=0.05)
     # and the wind matters: downwind, sound arrives earlier than still air would bring it
-    still = np.array(arrival) - t - np.asarray(dist) / (speed - 6 * np.cos(np.radians(np.asarray(az_at_blast) - wind_towards)))
+    still = (
+        np.array(arrival)
+        - t
+        - np.asarray(dist) / (speed - 6 * np.cos(np.radians(np.asarray(az_at_blast) - wind_towards)))
+    )
     downwind = np.cos(np.radians(np.asarray(az_at_blast) - wind_towards)) > 0.8
     assert (still - np.array(bias))[downwind].mean() < -5 * 0.03 / math.sqrt(downwind.sum())
 
@@ -136,7 +147,9 @@ def test_detection_rate_follows_the_configured_curve(physics_run: Path) -> None:
         bx, by = (float(b["lon"]) - lon0) * kx, (float(b["lat"]) - lat0) * ky
         for k in tree.query_ball_point([bx, by], (curve.r50_km + 6 * curve.width_km) * 1000 * f):
             _, _, d = GEOD.inv(float(b["lon"]), float(b["lat"]), *stations[ids[k]][:2])
-            p = curve.max_probability / (1 + math.exp((d - curve.r50_km * 1000 * f) / (curve.width_km * 1000 * f)))
+            p = curve.max_probability / (
+                1 + math.exp((d - curve.r50_km * 1000 * f) / (curve.width_km * 1000 * f))
+            )
             by_band[int(d // 3000)].append((p, (b["event_id"], ids[k]) in heard))
     checked = 0
     for items in by_band.values():
@@ -183,7 +196,9 @@ def test_radar_ellipses_cover_95_percent_of_true_origins(physics_run: Path) -> N
     blasts_by_incident: dict[str, list[tuple[float, float, float]]] = defaultdict(list)
     for b in _rows(physics_run / "truth" / "blasts.csv"):
         if b["blast_type"] == "launch":
-            blasts_by_incident[b["incident_id"]].append((parse_time(b["time"]), float(b["lon"]), float(b["lat"])))
+            blasts_by_incident[b["incident_id"]].append(
+                (parse_time(b["time"]), float(b["lon"]), float(b["lat"]))
+            )
     inside = []
     for line in (physics_run / "observations.jsonl").read_text().splitlines():
         o = orjson.loads(line)
@@ -197,7 +212,9 @@ def test_radar_ellipses_cover_95_percent_of_true_origins(physics_run: Path) -> N
         az, _, d = GEOD.inv(o["lon"], o["lat"], lon, lat)
         e = o["origin_ellipse"]
         rel = math.radians(az - e["azimuth_deg"])
-        inside.append((d * math.cos(rel) / e["semi_major_m"]) ** 2 + (d * math.sin(rel) / e["semi_minor_m"]) ** 2 <= 1)
+        inside.append(
+            (d * math.cos(rel) / e["semi_major_m"]) ** 2 + (d * math.sin(rel) / e["semi_minor_m"]) ** 2 <= 1
+        )
     assert len(inside) > 2_000
     assert np.mean(inside) == pytest.approx(0.95, abs=0.015)
 
@@ -280,7 +297,9 @@ def test_allegations_are_never_more_reliable_than_their_source(physics_run: Path
     assert abs(np.mean(credibility[True]) - np.mean(credibility[False])) < 0.6  # type: ignore[index]
 
 
-def test_a_generated_day_ingests_with_zero_rejections(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_generated_day_ingests_with_zero_rejections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runner = CliRunner()
     out = tmp_path / "sim"
     result = runner.invoke(app, ["sim", "--scenario", "quiet-day", "--seed", "2", "--out", str(out)])
@@ -289,7 +308,14 @@ def test_a_generated_day_ingests_with_zero_rejections(tmp_path: Path, monkeypatc
     meta = orjson.loads((out / "truth" / "meta.json").read_bytes())
     kinds = meta["counts"]["observations"]
     assert sum(kinds.values()) == n_lines
-    assert set(kinds) >= {"acoustic_detection", "sighting", "radar_track", "allegation", "air_track", "weapon_presence"}
+    assert set(kinds) >= {
+        "acoustic_detection",
+        "sighting",
+        "radar_track",
+        "allegation",
+        "air_track",
+        "weapon_presence",
+    }
     monkeypatch.setenv("GARANT_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("GARANT_DATABASE_URL", raising=False)
     assert runner.invoke(app, ["agreement", "load", str(demo_files()[0])]).exit_code == 0
@@ -302,7 +328,8 @@ def test_scenario_errors_name_the_path_and_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         yaml.safe_dump(
-            {"name": "bad", "start": "2026-03-02T00:00:00", "hours": 4, "regimes": [{"kind": "riot"}]}, sort_keys=False
+            {"name": "bad", "start": "2026-03-02T00:00:00", "hours": 4, "regimes": [{"kind": "riot"}]},
+            sort_keys=False,
         )
     )
     with pytest.raises(AgreementFileError) as exc:

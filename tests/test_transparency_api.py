@@ -29,7 +29,7 @@ def _verifiers(client: TestClient) -> list[Verifier]:
 def test_checkpoint_is_a_signed_note_over_the_current_tree(client: TestClient) -> None:
     body = client.get("/api/v1/log/checkpoint").json()
     cp, _ = open_checkpoint(body["note"], _verifiers(client), body["origin"])
-    assert cp.size == body["tree_size"] >= 43  # the demo: one agreement, 42 observations
+    assert cp.size == body["tree_size"] > 1_000  # the demo: one agreement, its simulated observations
     assert cp.root_hash == _b(body["root_hash"])
 
 

@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 from garant.cli import app
 from garant.config import Settings
 from garant.services.audit import audit
-from garant.services.bulk import load_demo
 from garant.services.checkpoints import Checkpointer, trusted_verifiers
+from garant.services.agreements import load_agreement_file
+from garant.services.demo import demo_files, demo_observations
 from garant.services.intake import ingest
 from garant.store.db import Database, migrate, open_database
 from garant.transparency import merkle
@@ -35,12 +36,19 @@ Tamper = Callable[[sqlite3.Connection, random.Random], str]
 
 @pytest.fixture(scope="module")
 def signed_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Settings]:
-    """The demo, some corrections and attachments, under two signed checkpoints."""
+    """The demo agreement, a sample of each kind of the demo's observations (a thousand audits of
+    the whole demo would take minutes), corrections and attachments, under two signed checkpoints."""
     folder = tmp_path_factory.mktemp("signed")
     settings = Settings(data_dir=folder, database_url=f"sqlite:///{folder / 'garant.db'}")
     db = open_database(settings.database_url)
     migrate(db)
-    load_demo(db)
+    load_agreement_file(db, demo_files()[0])
+    per_kind: dict[str, list[dict[str, object]]] = {}
+    for line in demo_observations().read_text(encoding="utf-8").splitlines():
+        doc = orjson.loads(line)
+        per_kind.setdefault(doc["kind"], []).append(doc)
+    sample = [doc for docs in per_kind.values() for doc in docs[:6]]
+    assert len(per_kind) >= 8 and ingest(db, sample).created == len(sample)
     cp = Checkpointer.for_settings(settings, db)
     cp.sign_now()
     extra = [
@@ -172,8 +180,11 @@ def _edit_log_table(conn: sqlite3.Connection, rng: random.Random) -> str:
             (flip,),
         )
     elif target == "checkpoint_note":
-        conn.execute("UPDATE log_checkpoints SET note = replace(note, '\n5', '\n6')")
-        conn.execute("UPDATE log_checkpoints SET note = replace(note, '\n4', '\n5')")
+        # the signed tree size, one more than it was
+        (seq, note) = _pick(conn, rng, "SELECT seq, note FROM log_checkpoints")
+        lines = str(note).split("\n")
+        lines[1] = str(int(lines[1]) + 1)
+        conn.execute("UPDATE log_checkpoints SET note = ? WHERE seq = ?", ("\n".join(lines), seq))
     else:
         (idx,) = _pick(conn, rng, "SELECT idx FROM log_leaves")
         conn.execute("UPDATE log_leaves SET record_id = record_id || 'x' WHERE idx = ?", (idx,))

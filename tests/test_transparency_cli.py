@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from garant.cli import app
-from garant.services.bulk import demo_files
+from garant.services.demo import demo_files
 from garant.transparency.note import Checkpoint, Signer
 
 from .conftest import LiveServer

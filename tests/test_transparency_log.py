@@ -12,8 +12,8 @@ from sqlalchemy import select, text
 
 from garant.config import Settings
 from garant.services.audit import audit
-from garant.services.bulk import load_demo
 from garant.services.checkpoints import Checkpointer, ensure_signer, rotate_signer, trusted_verifiers
+from garant.services.demo import demo_observations, load_demo
 from garant.services.intake import ingest, ingest_with_retry
 from garant.services.log_records import RECORD_SOURCES
 from garant.store import log as log_store
@@ -49,7 +49,7 @@ def test_every_accepted_record_gets_one_leaf_and_the_stored_root_is_the_recomput
         size = log_store.tree_size(conn)
         stored_root = merkle.root_hash(size, lambda nodes: log_store.read_nodes(conn, nodes))
         n_obs = conn.execute(text("SELECT count(*) FROM observations")).scalar_one()
-    assert size == n_obs + 1 == 42 + 5 + 1  # the demo's 42 observations, 5 craters, the agreement
+    assert size == n_obs + 1 == _demo_size() + 5 + 1  # the demo's observations, 5 craters, the agreement
     assert indexes == list(range(size))
     assert stored_root == tree.root()
 
@@ -99,7 +99,7 @@ def test_concurrent_writers_get_unique_gap_free_indexes(db: Database) -> None:
         size = log_store.tree_size(conn)
         n_obs = conn.execute(text("SELECT count(*) FROM observations")).scalar_one()
         stored_root = merkle.root_hash(size, lambda nodes: log_store.read_nodes(conn, nodes))
-    assert n_obs == 42 + threads * per_thread
+    assert n_obs == _demo_size() + threads * per_thread
     assert size == n_obs + 1
     assert indexes == list(range(size))  # unique and gap-free
     assert stored_root == tree.root()
@@ -201,9 +201,14 @@ def test_upgrading_a_database_logs_the_records_it_already_held(tmp_path: Path) -
         size = log_store.tree_size(conn)
         assert merkle.root_hash(size, lambda nodes: log_store.read_nodes(conn, nodes)) == tree.root()
         first = log_store.leaves_in_range(conn, 0, 1)[0]
-    assert size == 43 and indexes == list(range(43))
+    assert size == _demo_size() + 1 and indexes == list(range(size))
     assert first.record_type == "agreement"  # loaded before the observations
     report = audit(old, [], "localhost/garant")
     assert report.ok, report.findings
     source.dispose()
     old.dispose()
+
+
+def _demo_size() -> int:
+    with demo_observations().open(encoding="utf-8") as fh:
+        return sum(1 for _ in fh)

@@ -15,8 +15,9 @@ from garant.cli_log import bundle_app, log_app
 from garant.cli_sim import eval_command, sim
 from garant.config import Settings
 from garant.services.agreements import AgreementFileError, load_agreement_file
-from garant.services.bulk import FileIngestResult, ingest_file, load_demo
+from garant.services.bulk import FileIngestResult, ingest_file
 from garant.services.checkpoints import SIGNER_FILE, Checkpointer, ensure_signer
+from garant.services.demo import load_demo
 from garant.services.formats import FORMATS, detect_format
 from garant.store.agreements import AgreementVersionConflict, current_agreement, list_agreements
 from garant.store.db import Database, migrate, open_database

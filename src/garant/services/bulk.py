@@ -1,19 +1,15 @@
-"""File intake and the demo: what `garant ingest` and `make serve` do, callable from tests too."""
+"""File intake: what `garant ingest` does, callable from tests and the demo too."""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-from garant.services.agreements import load_agreement_file
 from garant.services.formats import READERS, Record, RecordError, detect_format
 from garant.services.intake import ingest_with_retry
-from garant.store.agreements import current_agreement
 from garant.store.db import Database
-from garant.store.observations import count_observations
 
 
 @dataclass
@@ -61,20 +57,3 @@ def ingest_file(
             if on_progress is not None:
                 on_progress(fh.tell() if not fh.closed else size, size)
     return result
-
-
-def demo_files() -> tuple[Path, Path]:
-    base = resources.files("garant") / "demo"
-    return Path(str(base / "agreement.yaml")), Path(str(base / "observations.jsonl"))
-
-
-def load_demo(db: Database) -> str:
-    """Load the demo agreement and observations, only into an empty database."""
-    with db.read() as conn:
-        empty = count_observations(conn) == 0 and current_agreement(conn) is None
-    if not empty:
-        return "database not empty: demo not loaded"
-    agreement_file, observations_file = demo_files()
-    stored = load_agreement_file(db, agreement_file)
-    result = ingest_file(db, observations_file, "jsonl")
-    return f"demo loaded: {stored.agreement.key}, {result.accepted} observations"

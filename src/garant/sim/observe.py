@@ -172,7 +172,7 @@ class Observer:
             location_uncertainty_m=round(float(uncertainty_m), 1),
             reliability=reliability,
             credibility=credibility,
-            releasability=self.s.releasability,
+            releasability=self.s.releasability_of(kind),
         )
         return obs
 
@@ -288,7 +288,7 @@ class Observer:
         head = '{"kind":"acoustic_detection","client_id":"'
         mid = (
             f'"nation":"{ac.nation}","time_precision_s":{ac.timing_sigma_s:g},'
-            f'"location_uncertainty_m":10.0,"reliability":"A","credibility":2,"releasability":"{self.s.releasability}"'
+            f'"location_uncertainty_m":10.0,"reliability":"A","credibility":2,"releasability":"{self.s.releasability_of("acoustic_detection")}"'
         )
         sigma_az = f"{ac.azimuth_sigma_deg:g}"
         lines = []

@@ -39,7 +39,6 @@ import garant
 from garant.domain.agreement import Agreement
 from garant.geo.engine import Geography
 from garant.services.agreements import parse_agreement_text
-from garant.services.bulk import demo_files
 from garant.sim.events import EventGenerator, Window
 from garant.sim.network import LinePath
 from garant.sim.observe import Network, Observer, build_network
@@ -107,6 +106,8 @@ class OrderedSink:
 def scenario_agreement(scenario: Scenario, scenario_file: Path | None) -> tuple[Agreement, str]:
     """The agreement a scenario runs on, and the SHA-256 of its file."""
     if scenario.agreement == "demo":
+        from garant.services.demo import demo_files  # the demo loader imports this module
+
         path = demo_files()[0]
     else:
         path = Path(scenario.agreement)

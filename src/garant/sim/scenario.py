@@ -17,12 +17,14 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from garant.domain.agreement import Agreement, ProvisionKind
+from garant.domain.observations import ObservationKind
 from garant.services.agreements import AgreementFileError, AgreementProblem, parse_yaml_document
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 Positive = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
 NonNegative = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Reliability = Literal["A", "B", "C", "D", "E", "F"]
+Level = Literal["originator", "mechanism", "members", "public"]
 
 
 def _aware(v: datetime) -> datetime:
@@ -368,7 +370,10 @@ class Scenario(_Strict):
     hours: Positive = Field(le=24 * 90)
     window_minutes: Positive = Field(default=60.0, le=24 * 60)
     id_prefix: Annotated[str | None, AfterValidator(lambda v: v if v is None else _known_prefix(v))] = None
-    releasability: Literal["originator", "mechanism", "members", "public"] = "mechanism"
+    releasability: Level | dict[str, Level] = Field(
+        default="mechanism",
+        description="one level for every observation, or a level per observation kind with a `default`",
+    )
     atmosphere: Atmosphere = Field(default_factory=Atmosphere)
     acoustic: AcousticNetwork = Field(default_factory=AcousticNetwork)
     posts: Posts = Field(default_factory=Posts)
@@ -380,6 +385,11 @@ class Scenario(_Strict):
     weapons: dict[str, WeaponPhysics] = Field(default_factory=dict)
     advance_weapon_class: str = "tank_artillery_lt_100"
     regimes: list[Regime] = Field(min_length=1)
+
+    def releasability_of(self, kind: str) -> str:
+        if isinstance(self.releasability, str):
+            return self.releasability
+        return self.releasability.get(kind) or self.releasability.get("default") or "mechanism"
 
     def weapon(self, code: str) -> WeaponPhysics:
         return self.weapons.get(code) or DEFAULT_WEAPONS[code]
@@ -422,6 +432,10 @@ class Scenario(_Strict):
                     )
             if regime.start_hour >= self.hours:
                 problems.append(AgreementProblem(f"regimes[{i}].start_hour", "after the end of the scenario"))
+        if isinstance(self.releasability, dict):
+            for kind in self.releasability:
+                if kind != "default" and kind not in {k.value for k in ObservationKind}:
+                    problems.append(AgreementProblem(f"releasability.{kind}", "not an observation kind"))
         if self.advance_weapon_class not in classes:
             problems.append(
                 AgreementProblem("advance_weapon_class", f"not a weapon class of {agreement.key}")
