@@ -21,6 +21,7 @@ from garant.api.app import create_app
 from garant.config import Settings
 from garant.domain.access import OrgKind, Role
 from garant.services import identity
+from garant.services.agreements import load_agreement_file
 from garant.services.demo import demo_files, load_demo
 from garant.store.db import Database, migrate, open_database
 
@@ -67,11 +68,15 @@ def backend_url(request: pytest.FixtureRequest, folder: Path) -> str:
     return _fresh_postgres_url(admin_url)
 
 
-def demo_database(request: pytest.FixtureRequest, folder: Path) -> Database:
-    """A fresh migrated database on the asked backend, with the demo loaded (for module fixtures)."""
+def demo_database(request: pytest.FixtureRequest, folder: Path, observations: bool = True) -> Database:
+    """A fresh migrated database on the asked backend, with the demo loaded (for module fixtures);
+    `observations=False` loads only the demo agreement."""
     db = open_database(backend_url(request, folder))
     migrate(db)
-    load_demo(db)
+    if observations:
+        load_demo(db)
+    else:
+        load_agreement_file(db, demo_files()[0])
     return db
 
 
