@@ -11,7 +11,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -26,7 +25,8 @@ from garant.sim.scenario import load_scenario
 sc, path = load_scenario(sys.argv[1], int(sys.argv[3]))
 s = run_scenario(sc, Path(sys.argv[2]), scenario_file=path)
 size = sum(p.stat().st_size for p in Path(sys.argv[2]).rglob("*") if p.is_file())
-print(orjson.dumps({"seconds": s.seconds, "peak_rss_mb": s.peak_rss_mb, "bytes": size, **s.as_dict()}).decode())
+row = {"seconds": s.seconds, "peak_rss_mb": s.peak_rss_mb, "bytes": size, **s.as_dict()}
+print(orjson.dumps(row).decode())
 """
 
 _EVAL = r"""
@@ -70,7 +70,9 @@ def run(seed: int = 1) -> dict[str, Any]:
             }
             if name == "armed-attack-day":
                 e = _child(_EVAL, tmp)
-                row["eval_blast_level"] = {k: round(v, 3) if isinstance(v, float) else v for k, v in e.items()}
+                row["eval_blast_level"] = {
+                    k: (round(v, 3) if isinstance(v, float) else v) for k, v in e.items()
+                }
             results[name] = row
             print(f"sim {name}: {row}", file=sys.stderr)
     return results

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from garant.cli import app
 from garant.config import Settings
+from garant.services.agreements import load_agreement_file
 from garant.services.audit import audit
 from garant.services.checkpoints import Checkpointer, trusted_verifiers
-from garant.services.agreements import load_agreement_file
 from garant.services.demo import demo_files, demo_observations
 from garant.services.intake import ingest
 from garant.store.db import Database, migrate, open_database
