@@ -1,0 +1,1 @@
+"""Verification: from observations to located, associated events (pure computation, no I/O)."""

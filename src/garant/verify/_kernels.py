@@ -1,0 +1,372 @@
+"""Compiled inner loops of the acoustic associator (Numba): seed, grid search, least squares.
+
+Written by hand because no library associates blasts heard by a line of acoustic sensors:
+seismic associators (PyOcto, GaMMA) are built for P and S phases in 3-D and are what this is
+measured against. Everything here works in a projected plane in metres; `sk` is each station's
+scale factor, so a planar distance divided by it is the true distance.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# columns of the event table the kernel fills
+EV_X, EV_Y, EV_T, EV_CXX, EV_CXY, EV_CYY, EV_N, EV_RMS = range(8)
+N_EV_COLS = 8
+
+
+@njit(cache=True)
+def _dist(px: float, py: float, sx: float, sy: float, k: float) -> float:
+    return math.hypot(px - sx, py - sy) / k
+
+
+@njit(cache=True)
+def _three_station(
+    bx: float, by: float, db: float, ex: float, ey: float, de: float
+) -> tuple[int, float, float, float, float, float, float]:
+    """Sources consistent with arrivals at three stations: the seed's at the origin, and two at
+    (bx, by) and (ex, ey) relative to it, with range differences `db`, `de` (metres, c * dt).
+
+    With r0 the seed's range, |x - s_i|^2 = (r0 + d_i)^2 is linear in x once r0 is fixed;
+    |x| = r0 then leaves a quadratic in r0. Returns the number of solutions (0-2) and them.
+    """
+    det = bx * ey - by * ex
+    if abs(det) < 1e-6:
+        return 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    b1 = (bx * bx + by * by - db * db) / 2.0
+    b2 = (ex * ex + ey * ey - de * de) / 2.0
+    ux = (b1 * ey - by * b2) / det
+    uy = (bx * b2 - b1 * ex) / det
+    vx = (db * ey - by * de) / det
+    vy = (bx * de - db * ex) / det
+    qa = vx * vx + vy * vy - 1.0
+    qb = -2.0 * (ux * vx + uy * vy)
+    qc = ux * ux + uy * uy
+    sols = np.zeros(2)
+    n = 0
+    if abs(qa) < 1e-12:
+        if abs(qb) > 1e-12:
+            sols[0] = -qc / qb
+            n = 1
+    else:
+        disc = qb * qb - 4.0 * qa * qc
+        if disc >= 0.0:
+            sq = math.sqrt(disc)
+            sols[0] = (-qb - sq) / (2.0 * qa)
+            sols[1] = (-qb + sq) / (2.0 * qa)
+            n = 2
+    out = np.zeros(6)
+    m = 0
+    for i in range(n):
+        r0 = sols[i]
+        if r0 < 0.0:
+            continue
+        out[3 * m] = ux - r0 * vx
+        out[3 * m + 1] = uy - r0 * vy
+        out[3 * m + 2] = r0
+        m += 1
+    return m, out[0], out[1], out[2], out[3], out[4], out[5]
+
+
+@njit(cache=True)
+def _score(
+    px: float, py: float, tau: float, cand: np.ndarray, n_cand: int, t: np.ndarray, st: np.ndarray,
+    sx: np.ndarray, sy: np.ndarray, sk: np.ndarray, c: float, tol: float, stamp: np.ndarray, stamp_id: int,
+    s0: int,
+) -> int:
+    """Stations (the seed's included) with an arrival within `tol` of the prediction."""
+    stamp[s0] = stamp_id
+    count = 1
+    for q in range(n_cand):
+        k = cand[q]
+        s = st[k]
+        if stamp[s] == stamp_id:
+            continue
+        if abs(t[k] - _dist(px, py, sx[s], sy[s], sk[s]) / c - tau) <= tol:
+            stamp[s] = stamp_id
+            count += 1
+    return count
+
+
+@njit(cache=True)
+def _solve3(a: np.ndarray, b: np.ndarray) -> tuple[bool, np.ndarray]:
+    det = (
+        a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
+        - a[0, 1] * (a[1, 0] * a[2, 2] - a[1, 2] * a[2, 0])
+        + a[0, 2] * (a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0])
+    )
+    out = np.zeros(3)
+    if abs(det) < 1e-300:
+        return False, out
+    inv = np.empty((3, 3))
+    inv[0, 0] = (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1]) / det
+    inv[0, 1] = (a[0, 2] * a[2, 1] - a[0, 1] * a[2, 2]) / det
+    inv[0, 2] = (a[0, 1] * a[1, 2] - a[0, 2] * a[1, 1]) / det
+    inv[1, 0] = (a[1, 2] * a[2, 0] - a[1, 0] * a[2, 2]) / det
+    inv[1, 1] = (a[0, 0] * a[2, 2] - a[0, 2] * a[2, 0]) / det
+    inv[1, 2] = (a[0, 2] * a[1, 0] - a[0, 0] * a[1, 2]) / det
+    inv[2, 0] = (a[1, 0] * a[2, 1] - a[1, 1] * a[2, 0]) / det
+    inv[2, 1] = (a[0, 1] * a[2, 0] - a[0, 0] * a[2, 1]) / det
+    inv[2, 2] = (a[0, 0] * a[1, 1] - a[0, 1] * a[1, 0]) / det
+    for i in range(3):
+        out[i] = inv[i, 0] * b[0] + inv[i, 1] * b[1] + inv[i, 2] * b[2]
+    a[:, :] = inv
+    return True, out
+
+
+@njit(cache=True)
+def _select(
+    px: float, py: float, tau: float, cand: np.ndarray, n_cand: int, t: np.ndarray, st: np.ndarray,
+    sx: np.ndarray, sy: np.ndarray, sk: np.ndarray, c: float, tol: float,
+    chosen: np.ndarray, best_r: np.ndarray, owner: np.ndarray, stamp: np.ndarray, stamp_id: int,
+) -> tuple[int, int]:
+    """Per station, the arrival nearest the prediction, if within `tol`; returns (count, stamp)."""
+    stamp_id += 1
+    for q in range(n_cand):
+        k = cand[q]
+        s = st[k]
+        r = abs(t[k] - _dist(px, py, sx[s], sy[s], sk[s]) / c - tau)
+        if r > tol:
+            continue
+        if stamp[s] != stamp_id or r < best_r[s]:
+            stamp[s] = stamp_id
+            best_r[s] = r
+            owner[s] = k
+    n = 0
+    for q in range(n_cand):
+        k = cand[q]
+        s = st[k]
+        if stamp[s] == stamp_id and owner[s] == k:
+            chosen[n] = k
+            n += 1
+    return n, stamp_id
+
+
+@njit(cache=True)
+def _least_squares(
+    x: float, y: float, tau: float, chosen: np.ndarray, n: int, t: np.ndarray, st: np.ndarray,
+    az: np.ndarray, sx: np.ndarray, sy: np.ndarray, sk: np.ndarray, c: float, sigma_t: float, sigma_az: float,
+    iterations: int,
+) -> tuple[float, float, float, np.ndarray, float, bool]:
+    """Gauss-Newton on (x, y, origin time) with arrival times and, where given, azimuths."""
+    cov = np.zeros((3, 3))
+    chi2 = 0.0
+    ok = False
+    for _ in range(iterations):
+        a = np.zeros((3, 3))
+        b = np.zeros(3)
+        chi2 = 0.0
+        for q in range(n):
+            k = chosen[q]
+            s = st[k]
+            dx, dy = x - sx[s], y - sy[s]
+            d = max(math.hypot(dx, dy), 1.0)
+            kk = sk[s]
+            r = t[k] - (tau + d / kk / c)
+            g0, g1, g2 = dx / d / kk / c, dy / d / kk / c, 1.0
+            w = 1.0 / (sigma_t * sigma_t)
+            a[0, 0] += g0 * g0 * w
+            a[0, 1] += g0 * g1 * w
+            a[0, 2] += g0 * g2 * w
+            a[1, 1] += g1 * g1 * w
+            a[1, 2] += g1 * g2 * w
+            a[2, 2] += g2 * g2 * w
+            b[0] += g0 * r * w
+            b[1] += g1 * r * w
+            b[2] += g2 * r * w
+            chi2 += r * r * w
+            if not math.isnan(az[k]):
+                pred = math.atan2(dx, dy)
+                ra = math.radians(az[k]) - pred
+                ra = (ra + math.pi) % (2.0 * math.pi) - math.pi
+                d2 = d * d
+                h0, h1 = dy / d2, -dx / d2
+                wa = 1.0 / (sigma_az * sigma_az)
+                a[0, 0] += h0 * h0 * wa
+                a[0, 1] += h0 * h1 * wa
+                a[1, 1] += h1 * h1 * wa
+                b[0] += h0 * ra * wa
+                b[1] += h1 * ra * wa
+                chi2 += ra * ra * wa
+        a[1, 0] = a[0, 1]
+        a[2, 0] = a[0, 2]
+        a[2, 1] = a[1, 2]
+        ok, step = _solve3(a, b)
+        if not ok:
+            break
+        cov = a
+        x += step[0]
+        y += step[1]
+        tau += step[2]
+        if abs(step[0]) + abs(step[1]) < 0.01:
+            break
+    return x, y, tau, cov, chi2, ok
+
+
+@njit(cache=True)
+def associate_kernel(
+    t: np.ndarray, st: np.ndarray, az: np.ndarray, sx: np.ndarray, sy: np.ndarray, sk: np.ndarray,
+    nb_ptr: np.ndarray, nb_idx: np.ndarray, assigned: np.ndarray, c: float, radius: float,
+    near_stations: int, n_hyp: int, max_chi2: float, search_tol: float, fine_tol: float,
+    sigma_t: float, sigma_az: float, final_tol: float, min_stations: int, first_event: int,
+) -> np.ndarray:
+    """Associate the unassigned detections (sorted by time) into events; `assigned` is updated in
+    place with the event number (from `first_event`) of each detection, -1 where none."""
+    n_det = len(t)
+    n_sta = len(sx)
+    events = np.zeros((max(n_det // max(min_stations, 1), 1), N_EV_COLS))
+    n_ev = 0
+    near = np.zeros(n_sta, dtype=np.int64) - 1
+    stamp = np.zeros(n_sta, dtype=np.int64)
+    best_r = np.zeros(n_sta)
+    owner = np.zeros(n_sta, dtype=np.int64)
+    cand = np.zeros(n_det, dtype=np.int64)
+    chosen = np.zeros(n_sta, dtype=np.int64)
+    kept = np.zeros(n_sta, dtype=np.int64)
+    stamp_id = 0
+    window = 2.0 * radius / c
+    for i in range(n_det):
+        if assigned[i] >= 0:
+            continue
+        s0 = st[i]
+        t0 = t[i]
+        for q in range(nb_ptr[s0], nb_ptr[s0 + 1]):
+            near[nb_idx[q]] = i
+        lo = np.searchsorted(t, t0 - window)
+        hi = np.searchsorted(t, t0 + window, side="right")
+        n_cand = 0
+        stamp_id += 1
+        n_sta_cand = 1
+        stamp[s0] = stamp_id
+        for k in range(lo, hi):
+            if assigned[k] >= 0 or near[st[k]] != i:
+                continue
+            s = st[k]
+            if abs(t[k] - t0) > _dist(sx[s], sy[s], sx[s0], sy[s0], sk[s]) / c + search_tol:
+                continue
+            cand[n_cand] = k
+            n_cand += 1
+            if stamp[s] != stamp_id:
+                stamp[s] = stamp_id
+                n_sta_cand += 1
+        if n_sta_cand < min_stations:
+            continue
+        # the stations nearest the seed's that have candidate arrivals
+        cs = st[cand[:n_cand]]
+        by_station = np.argsort(cs, kind="mergesort")
+        uniq = np.empty(n_cand, dtype=np.int64)
+        first = np.empty(n_cand + 1, dtype=np.int64)
+        n_u = 0
+        for q in range(n_cand):
+            s = cs[by_station[q]]
+            if n_u == 0 or uniq[n_u - 1] != s:
+                uniq[n_u] = s
+                first[n_u] = q
+                n_u += 1
+        first[n_u] = n_cand
+        dists = np.empty(n_u)
+        for u in range(n_u):
+            dists[u] = math.hypot(sx[uniq[u]] - sx[s0], sy[uniq[u]] - sy[s0])
+        near_order = np.argsort(dists)
+        n_near = min(n_u, near_stations)
+        if n_near < 2:
+            continue
+        k0 = sk[s0]
+        hyp = np.full((n_hyp, 4), -1.0)  # x, y, tau, count
+        for a in range(n_near):
+            ua = near_order[a]
+            for b in range(a + 1, n_near):
+                ub = near_order[b]
+                ax, ay = sx[uniq[ua]] - sx[s0], sy[uniq[ua]] - sy[s0]
+                bx, by = sx[uniq[ub]] - sx[s0], sy[uniq[ub]] - sy[s0]
+                for qa in range(first[ua], first[ua + 1]):
+                    ka = cand[by_station[qa]]
+                    da = c * k0 * (t[ka] - t0)
+                    for qb in range(first[ub], first[ub + 1]):
+                        kb = cand[by_station[qb]]
+                        db = c * k0 * (t[kb] - t0)
+                        m, x1, y1, r1, x2, y2, r2 = _three_station(ax, ay, da, bx, by, db)
+                        for h in range(m):
+                            hx = x1 if h == 0 else x2
+                            hy = y1 if h == 0 else y2
+                            hr = r1 if h == 0 else r2
+                            if hr / k0 > radius:
+                                continue
+                            px, py = sx[s0] + hx, sy[s0] + hy
+                            tau = t0 - hr / k0 / c
+                            stamp_id += 1
+                            cnt = _score(px, py, tau, cand, n_cand, t, st, sx, sy, sk, c, search_tol, stamp,
+                                         stamp_id, s0)  # fmt: skip
+                            # keep the best few hypotheses
+                            worst = 0
+                            for w in range(1, n_hyp):
+                                if hyp[w, 3] < hyp[worst, 3]:
+                                    worst = w
+                            if cnt > hyp[worst, 3]:
+                                hyp[worst, 0], hyp[worst, 1], hyp[worst, 2], hyp[worst, 3] = px, py, tau, cnt
+        best_n = 0
+        best_chi = 1e300
+        best_x = 0.0
+        best_y = 0.0
+        best_tau = 0.0
+        best_cov = np.zeros((3, 3))
+        n_best_chosen = 0
+        for hh in range(n_hyp):
+            if hyp[hh, 3] < min_stations:
+                continue
+            x, y, tau = hyp[hh, 0], hyp[hh, 1], hyp[hh, 2]
+            ok = False
+            n_in = 0
+            cov = np.zeros((3, 3))
+            chi2 = 0.0
+            for tol in (search_tol, fine_tol, final_tol, final_tol):
+                n_in, stamp_id = _select(x, y, tau, cand, n_cand, t, st, sx, sy, sk, c, tol, chosen, best_r,
+                                         owner, stamp, stamp_id)  # fmt: skip
+                has_seed = False
+                for q in range(n_in):
+                    if chosen[q] == i:
+                        has_seed = True
+                    elif st[chosen[q]] == s0:
+                        chosen[q] = i
+                        has_seed = True
+                if not has_seed:
+                    chosen[n_in] = i
+                    n_in += 1
+                if n_in < min_stations:
+                    break
+                x, y, tau, cov, chi2, ok = _least_squares(x, y, tau, chosen, n_in, t, st, az, sx, sy, sk, c,
+                                                          sigma_t, sigma_az, 8)  # fmt: skip
+                if not ok:
+                    break
+            if not ok or n_in < min_stations:
+                continue
+            if chi2 / max(n_in - 3, 1) > max_chi2:
+                continue
+            if n_in > best_n or (n_in == best_n and chi2 < best_chi):
+                best_n, best_chi, best_x, best_y, best_tau, best_cov = n_in, chi2, x, y, tau, cov
+                for q in range(n_in):
+                    kept[q] = chosen[q]
+                n_best_chosen = n_in
+        if best_n < min_stations:
+            continue
+        x, y, tau, cov, chi2, n_in = best_x, best_y, best_tau, best_cov, best_chi, n_best_chosen
+        for q in range(n_in):
+            chosen[q] = kept[q]
+        ev = first_event + n_ev
+        for q in range(n_in):
+            assigned[chosen[q]] = ev
+        dof = max(n_in - 3, 1)
+        scale = max(1.0, chi2 / dof)
+        events[n_ev, EV_X] = x
+        events[n_ev, EV_Y] = y
+        events[n_ev, EV_T] = tau
+        events[n_ev, EV_CXX] = cov[0, 0] * scale
+        events[n_ev, EV_CXY] = cov[0, 1] * scale
+        events[n_ev, EV_CYY] = cov[1, 1] * scale
+        events[n_ev, EV_N] = n_in
+        events[n_ev, EV_RMS] = math.sqrt(chi2 / n_in) * sigma_t
+        n_ev += 1
+    return events[:n_ev]
