@@ -73,22 +73,45 @@ def _three_station(
 
 @njit(cache=True)
 def _score(
-    px: float, py: float, tau: float, cand: np.ndarray, n_cand: int, t: np.ndarray, st: np.ndarray,
-    sx: np.ndarray, sy: np.ndarray, sk: np.ndarray, c: float, tol: float, stamp: np.ndarray, stamp_id: int,
+    px: float,
+    py: float,
+    tau: float,
+    cand: np.ndarray,
+    n_cand: int,
+    t: np.ndarray,
+    st: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    c: float,
+    scale: float,
+    best_w: np.ndarray,
+    stamp: np.ndarray,
+    stamp_id: int,
     s0: int,
-) -> int:
-    """Stations (the seed's included) with an arrival within `tol` of the prediction."""
-    stamp[s0] = stamp_id
-    count = 1
+) -> float:
+    """How well a hypothesis explains the candidates: over stations, the best arrival's
+    Gaussian weight exp(-r^2 / 2 scale^2) (the seed's counts 1). Soft, so that in a barrage,
+    where every station has some arrival within a second, the right pairing still stands out."""
+    total = 1.0
+    cutoff = 4.0 * scale
     for q in range(n_cand):
         k = cand[q]
         s = st[k]
-        if stamp[s] == stamp_id:
+        if s == s0:
             continue
-        if abs(t[k] - _dist(px, py, sx[s], sy[s], sk[s]) / c - tau) <= tol:
+        r = t[k] - _dist(px, py, sx[s], sy[s], sk[s]) / c - tau
+        if abs(r) > cutoff:
+            continue
+        w = math.exp(-0.5 * (r / scale) ** 2)
+        if stamp[s] != stamp_id:
             stamp[s] = stamp_id
-            count += 1
-    return count
+            best_w[s] = w
+            total += w
+        elif w > best_w[s]:
+            total += w - best_w[s]
+            best_w[s] = w
+    return total
 
 
 @njit(cache=True)
@@ -119,9 +142,23 @@ def _solve3(a: np.ndarray, b: np.ndarray) -> tuple[bool, np.ndarray]:
 
 @njit(cache=True)
 def _select(
-    px: float, py: float, tau: float, cand: np.ndarray, n_cand: int, t: np.ndarray, st: np.ndarray,
-    sx: np.ndarray, sy: np.ndarray, sk: np.ndarray, c: float, tol: float,
-    chosen: np.ndarray, best_r: np.ndarray, owner: np.ndarray, stamp: np.ndarray, stamp_id: int,
+    px: float,
+    py: float,
+    tau: float,
+    cand: np.ndarray,
+    n_cand: int,
+    t: np.ndarray,
+    st: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    c: float,
+    tol: float,
+    chosen: np.ndarray,
+    best_r: np.ndarray,
+    owner: np.ndarray,
+    stamp: np.ndarray,
+    stamp_id: int,
 ) -> tuple[int, int]:
     """Per station, the arrival nearest the prediction, if within `tol`; returns (count, stamp)."""
     stamp_id += 1
@@ -147,8 +184,20 @@ def _select(
 
 @njit(cache=True)
 def _least_squares(
-    x: float, y: float, tau: float, chosen: np.ndarray, n: int, t: np.ndarray, st: np.ndarray,
-    az: np.ndarray, sx: np.ndarray, sy: np.ndarray, sk: np.ndarray, c: float, sigma_t: float, sigma_az: float,
+    x: float,
+    y: float,
+    tau: float,
+    chosen: np.ndarray,
+    n: int,
+    t: np.ndarray,
+    st: np.ndarray,
+    az: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    c: float,
+    sigma_t: float,
+    sigma_az: float,
     iterations: int,
 ) -> tuple[float, float, float, np.ndarray, float, bool]:
     """Gauss-Newton on (x, y, origin time) with arrival times and, where given, azimuths."""
@@ -208,10 +257,29 @@ def _least_squares(
 
 @njit(cache=True)
 def associate_kernel(
-    t: np.ndarray, st: np.ndarray, az: np.ndarray, sx: np.ndarray, sy: np.ndarray, sk: np.ndarray,
-    nb_ptr: np.ndarray, nb_idx: np.ndarray, assigned: np.ndarray, c: float, radius: float,
-    near_stations: int, n_hyp: int, max_chi2: float, search_tol: float, fine_tol: float,
-    sigma_t: float, sigma_az: float, final_tol: float, min_stations: int, first_event: int,
+    t: np.ndarray,
+    st: np.ndarray,
+    az: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    nb_ptr: np.ndarray,
+    nb_idx: np.ndarray,
+    assigned: np.ndarray,
+    c: float,
+    radius: float,
+    near_stations: int,
+    score_stations: int,
+    n_hyp: int,
+    max_chi2: float,
+    search_tol: float,
+    fine_tol: float,
+    score_scale: float,
+    sigma_t: float,
+    sigma_az: float,
+    final_tol: float,
+    min_stations: int,
+    first_event: int,
 ) -> np.ndarray:
     """Associate the unassigned detections (sorted by time) into events; `assigned` is updated in
     place with the event number (from `first_event`) of each detection, -1 where none."""
@@ -226,6 +294,7 @@ def associate_kernel(
     cand = np.zeros(n_det, dtype=np.int64)
     chosen = np.zeros(n_sta, dtype=np.int64)
     kept = np.zeros(n_sta, dtype=np.int64)
+    score_cand = np.zeros(n_det, dtype=np.int64)
     stamp_id = 0
     window = 2.0 * radius / c
     for i in range(n_det):
@@ -275,7 +344,15 @@ def associate_kernel(
         if n_near < 2:
             continue
         k0 = sk[s0]
-        hyp = np.full((n_hyp, 4), -1.0)  # x, y, tau, count
+        # hypotheses are scored on the arrivals at the stations nearest the seed's only: they
+        # hear the blast if anyone does, and the cost of a hypothesis stays bounded
+        n_sc = 0
+        for u in range(min(n_u, score_stations)):
+            uu = near_order[u]
+            for q in range(first[uu], first[uu + 1]):
+                score_cand[n_sc] = cand[by_station[q]]
+                n_sc += 1
+        hyp = np.full((n_hyp, 4), -1.0)  # x, y, tau, score
         for a in range(n_near):
             ua = near_order[a]
             for b in range(a + 1, n_near):
@@ -284,9 +361,14 @@ def associate_kernel(
                 bx, by = sx[uniq[ub]] - sx[s0], sy[uniq[ub]] - sy[s0]
                 for qa in range(first[ua], first[ua + 1]):
                     ka = cand[by_station[qa]]
+                    # the seed is the earliest arrival of its blast: later arrivals only
+                    if t[ka] < t0 - search_tol:
+                        continue
                     da = c * k0 * (t[ka] - t0)
                     for qb in range(first[ub], first[ub + 1]):
                         kb = cand[by_station[qb]]
+                        if t[kb] < t0 - search_tol:
+                            continue
                         db = c * k0 * (t[kb] - t0)
                         m, x1, y1, r1, x2, y2, r2 = _three_station(ax, ay, da, bx, by, db)
                         for h in range(m):
@@ -298,8 +380,24 @@ def associate_kernel(
                             px, py = sx[s0] + hx, sy[s0] + hy
                             tau = t0 - hr / k0 / c
                             stamp_id += 1
-                            cnt = _score(px, py, tau, cand, n_cand, t, st, sx, sy, sk, c, search_tol, stamp,
-                                         stamp_id, s0)  # fmt: skip
+                            cnt = _score(
+                                px,
+                                py,
+                                tau,
+                                score_cand,
+                                n_sc,
+                                t,
+                                st,
+                                sx,
+                                sy,
+                                sk,
+                                c,
+                                score_scale,
+                                best_r,
+                                stamp,
+                                stamp_id,
+                                s0,
+                            )
                             # keep the best few hypotheses
                             worst = 0
                             for w in range(1, n_hyp):
@@ -315,7 +413,7 @@ def associate_kernel(
         best_cov = np.zeros((3, 3))
         n_best_chosen = 0
         for hh in range(n_hyp):
-            if hyp[hh, 3] < min_stations:
+            if hyp[hh, 3] < min_stations - 1.0:
                 continue
             x, y, tau = hyp[hh, 0], hyp[hh, 1], hyp[hh, 2]
             ok = False
@@ -323,8 +421,9 @@ def associate_kernel(
             cov = np.zeros((3, 3))
             chi2 = 0.0
             for tol in (search_tol, fine_tol, final_tol, final_tol):
-                n_in, stamp_id = _select(x, y, tau, cand, n_cand, t, st, sx, sy, sk, c, tol, chosen, best_r,
-                                         owner, stamp, stamp_id)  # fmt: skip
+                n_in, stamp_id = _select(
+                    x, y, tau, cand, n_cand, t, st, sx, sy, sk, c, tol, chosen, best_r, owner, stamp, stamp_id
+                )
                 has_seed = False
                 for q in range(n_in):
                     if chosen[q] == i:
@@ -337,8 +436,9 @@ def associate_kernel(
                     n_in += 1
                 if n_in < min_stations:
                     break
-                x, y, tau, cov, chi2, ok = _least_squares(x, y, tau, chosen, n_in, t, st, az, sx, sy, sk, c,
-                                                          sigma_t, sigma_az, 8)  # fmt: skip
+                x, y, tau, cov, chi2, ok = _least_squares(
+                    x, y, tau, chosen, n_in, t, st, az, sx, sy, sk, c, sigma_t, sigma_az, 8
+                )
                 if not ok:
                     break
             if not ok or n_in < min_stations:

@@ -41,10 +41,11 @@ class AssociationParams:
 
     speed_ms: float = 343.0
     max_range_m: float = 20_000.0
-    min_stations: int = 4
+    min_stations: int = 5
     timing_sigma_s: float = 0.025
     azimuth_sigma_deg: float = 4.0
-    near_stations: int = 4
+    near_stations: int = 5
+    score_stations: int = 12
     hypotheses: int = 4
     max_chi2: float = 4.0
 
@@ -89,7 +90,9 @@ class Network:
         """CSR lists of the stations within `radius_m` of each station (itself included)."""
         if radius_m not in self._neighbours:
             tree = cKDTree(np.column_stack([self.x, self.y]))
-            lists = tree.query_ball_point(np.column_stack([self.x, self.y]), radius_m * float(self.scale.max()))
+            lists = tree.query_ball_point(
+                np.column_stack([self.x, self.y]), radius_m * float(self.scale.max())
+            )
             ptr = np.zeros(len(lists) + 1, dtype=np.int64)
             ptr[1:] = np.cumsum([len(v) for v in lists])
             idx = np.fromiter((s for v in lists for s in v), dtype=np.int64, count=int(ptr[-1]))
@@ -119,7 +122,9 @@ class Events:
         return len(self.time)
 
 
-def ellipse_95(cxx: FloatArray, cxy: FloatArray, cyy: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+def ellipse_95(
+    cxx: FloatArray, cxy: FloatArray, cyy: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Semi-axes (m) and azimuth of the major axis (degrees from north) of the 95% ellipse."""
     tr = cxx + cyy
     det_term = np.sqrt(np.maximum(((cxx - cyy) / 2.0) ** 2 + cxy**2, 0.0))
@@ -156,10 +161,30 @@ def associate(
     ptr, idx = network.neighbours(2.0 * p.max_range_m)
     sigma_t = p.timing_sigma_s
     rows = associate_kernel(
-        ts - t_ref, ss, azs, network.x, network.y, network.scale, ptr, idx, assigned, p.speed_ms, p.max_range_m,
-        p.near_stations, p.hypotheses, p.max_chi2, 0.5, 0.2,
-        sigma_t, math.radians(p.azimuth_sigma_deg), 4.0 * sigma_t, p.min_stations, 0,
-    )  # fmt: skip
+        ts - t_ref,
+        ss,
+        azs,
+        network.x,
+        network.y,
+        network.scale,
+        ptr,
+        idx,
+        assigned,
+        p.speed_ms,
+        p.max_range_m,
+        p.near_stations,
+        p.score_stations,
+        p.hypotheses,
+        p.max_chi2,
+        0.5,
+        0.2,
+        2.0 * sigma_t,
+        sigma_t,
+        math.radians(p.azimuth_sigma_deg),
+        3.0 * sigma_t,
+        p.min_stations,
+        0,
+    )
     assignment = np.full(len(t), -1, dtype=np.int64)
     assignment[order] = assigned
     lon, lat = network.to_lonlat(rows[:, EV_X], rows[:, EV_Y])

@@ -1,0 +1,60 @@
+"""`garant associate`: the acoustic associator on files, usable and checkable on its own."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from garant.verify.acoustic import AssociationParams, Network, associate
+from garant.verify.files import InputFileError, read_detections, read_stations, write_events
+
+console = Console()
+
+
+def associate_command(
+    stations: Annotated[Path, typer.Option(help="station_id,lon,lat[,elevation_m]", dir_okay=False)],
+    detections: Annotated[
+        Path,
+        typer.Option(
+            help="detection_id,station_id,time[,azimuth_deg] (time ISO 8601 with offset)", dir_okay=False
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="folder for events.csv and assignments.csv")],
+    speed: Annotated[float, typer.Option(help="speed of sound, m/s", min=200, max=450)] = 343.0,
+    timing_sigma: Annotated[
+        float, typer.Option(help="timing uncertainty of a detection, s", min=0.0001)
+    ] = 0.025,
+    azimuth_sigma: Annotated[
+        float, typer.Option(help="azimuth uncertainty of an array, degrees", min=0.01)
+    ] = 4.0,
+    max_range: Annotated[float, typer.Option(help="farthest a blast is heard, m", min=100)] = 20_000.0,
+    min_stations: Annotated[int, typer.Option(help="fewest sensors that make an event", min=3)] = 5,
+) -> None:
+    """Associate acoustic detections into located events with 95% error ellipses."""
+    try:
+        st = read_stations(stations)
+        det = read_detections(detections, st)
+    except InputFileError as exc:
+        for p in exc.problems:
+            typer.echo(p, err=True)
+        raise typer.Exit(2) from exc
+    params = AssociationParams(
+        speed_ms=speed,
+        timing_sigma_s=timing_sigma,
+        azimuth_sigma_deg=azimuth_sigma,
+        max_range_m=max_range,
+        min_stations=min_stations,
+    )
+    began = time.perf_counter()
+    network = Network.from_lonlat(st.lon, st.lat)
+    events = associate(network, det.station, det.time_s, det.azimuth_deg, params)
+    write_events(out, events, det)
+    n_assoc = int((events.assignment >= 0).sum())
+    console.print(
+        f"{len(events)} events from {n_assoc} of {len(det.ids)} detections at {len(st.ids)} stations "
+        f"in {time.perf_counter() - began:.1f} s -> {out / 'events.csv'}, {out / 'assignments.csv'}"
+    )

