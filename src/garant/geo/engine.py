@@ -235,13 +235,13 @@ class Geography:
     def project(self, lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """WGS84 lon, lat (degrees) -> x, y (metres) in this geography's CRS."""
         lo, la = _broadcast(lon, lat)
-        x, y = self._transformer.transform(lo, la)
+        x, y = self._transformer.transform(*_plain_if_single(lo, la))
         return _shaped(x, lo.shape), _shaped(y, lo.shape)
 
     def unproject(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """x, y (metres) in this geography's CRS -> WGS84 lon, lat (degrees)."""
         xx, yy = _broadcast(x, y)
-        lon, lat = self._transformer.transform(xx, yy, direction=TransformDirection.INVERSE)
+        lon, lat = self._transformer.transform(*_plain_if_single(xx, yy), direction=TransformDirection.INVERSE)
         return _shaped(lon, xx.shape), _shaped(lat, xx.shape)
 
     def _project_geometry(self, geom: Geometry) -> Geometry:
@@ -421,6 +421,14 @@ def _as_area(geom: Geometry, code: str) -> Geometry:
 def _broadcast(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
     x, y = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
     return np.asarray(x, order="C"), np.asarray(y, order="C")
+
+
+def _plain_if_single(a: FloatArray, b: FloatArray) -> tuple[FloatArray | float, FloatArray | float]:
+    """One point as floats: pyproj's scalar path would convert a one-element array itself, which
+    NumPy deprecates."""
+    if a.size == 1:
+        return float(a.reshape(-1)[0]), float(b.reshape(-1)[0])
+    return a, b
 
 
 def _shaped(a: Any, shape_: tuple[int, ...]) -> FloatArray:

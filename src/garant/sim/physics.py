@@ -70,15 +70,23 @@ def geodesic(
     lon1: FloatArray, lat1: FloatArray, lon2: FloatArray, lat2: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Azimuth at 1 towards 2, azimuth at 2 towards 1 (degrees, 0-360), and distance (m)."""
-    az12, az21, dist = GEOD.inv(lon1, lat1, lon2, lat2)
-    return np.mod(np.asarray(az12), 360.0), np.mod(np.asarray(az21), 360.0), np.asarray(dist)
+    az12, az21, dist = (np.atleast_1d(np.asarray(v)) for v in GEOD.inv(*_plain(lon1, lat1, lon2, lat2)))
+    return np.mod(az12, 360.0), np.mod(az21, 360.0), dist
 
 
 def destination(
     lon: FloatArray, lat: FloatArray, az_deg: FloatArray, dist_m: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    lon2, lat2, _ = GEOD.fwd(lon, lat, az_deg, dist_m)
-    return np.asarray(lon2), np.asarray(lat2)
+    lon2, lat2, _ = GEOD.fwd(*_plain(lon, lat, az_deg, dist_m))
+    return np.atleast_1d(np.asarray(lon2)), np.atleast_1d(np.asarray(lat2))
+
+
+def _plain(*values: FloatArray) -> tuple[FloatArray | float, ...]:
+    """One-element arrays as floats: pyproj's scalar path would otherwise convert them itself,
+    which NumPy deprecates."""
+    if all(np.size(v) == 1 for v in values):
+        return tuple(float(np.asarray(v).reshape(-1)[0]) for v in values)
+    return values
 
 
 def iso_times(t_epoch_s: FloatArray, unit: str = "us") -> list[str]:

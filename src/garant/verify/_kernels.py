@@ -470,3 +470,124 @@ def associate_kernel(
         events[n_ev, EV_RMS] = math.sqrt(chi2 / n_in) * sigma_t
         n_ev += 1
     return events[:n_ev]
+
+
+@njit(cache=True)
+def reassign_kernel(
+    t: np.ndarray,
+    st: np.ndarray,
+    az: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    events: np.ndarray,
+    assigned: np.ndarray,
+    c: float,
+    radius: float,
+    tol: float,
+    sigma_t: float,
+    sigma_az: float,
+    min_stations: int,
+    max_chi2: float,
+) -> np.ndarray:
+    """One round of competition between located events: every detection goes to the event
+    that predicts it best (within `tol`, one detection per station and event), then every
+    event is located again from its detections; events left with too few are dropped.
+
+    The seed-by-seed pass decides each event alone: in a barrage an early event can take the
+    arrival of a neighbouring round at a sensor where its own was lost. Here each arrival is
+    weighed against every event that could explain it, as a mixture model's assignment step
+    would, and the event keeps its row (its id) when it keeps enough detections."""
+    n_ev = len(events)
+    n_det = len(t)
+    best = np.full(n_det, np.inf)
+    owner = np.full(n_det, -1, dtype=np.int64)
+    window = radius / c
+    for e in range(n_ev):
+        if events[e, EV_N] <= 0:
+            continue
+        x, y, tau = events[e, EV_X], events[e, EV_Y], events[e, EV_T]
+        lo = np.searchsorted(t, tau - tol)
+        hi = np.searchsorted(t, tau + window + tol, side="right")
+        for k in range(lo, hi):
+            s = st[k]
+            r = abs(t[k] - _dist(x, y, sx[s], sy[s], sk[s]) / c - tau)
+            if r <= tol and r < best[k]:
+                best[k] = r
+                owner[k] = e
+    # one detection per station and event: the best one
+    order = np.argsort(owner * (len(sx) + 1) + st, kind="mergesort")
+    keep = np.zeros(n_det, dtype=np.bool_)
+    k = 0
+    while k < n_det:
+        j = order[k]
+        if owner[j] < 0:
+            k += 1
+            continue
+        m = k
+        b = j
+        while m < n_det and owner[order[m]] == owner[j] and st[order[m]] == st[j]:
+            if best[order[m]] < best[b]:
+                b = order[m]
+            m += 1
+        keep[b] = True
+        k = m
+    new_assigned = np.full(n_det, -1, dtype=np.int64)
+    for j in range(n_det):
+        if keep[j]:
+            new_assigned[j] = owner[j]
+    # locate every event again from its detections
+    counts = np.zeros(n_ev, dtype=np.int64)
+    for j in range(n_det):
+        if new_assigned[j] >= 0:
+            counts[new_assigned[j]] += 1
+    starts = np.zeros(n_ev + 1, dtype=np.int64)
+    for e in range(n_ev):
+        starts[e + 1] = starts[e] + counts[e]
+    members = np.zeros(starts[n_ev], dtype=np.int64)
+    fill = starts[:-1].copy()
+    for j in range(n_det):
+        e = new_assigned[j]
+        if e >= 0:
+            members[fill[e]] = j
+            fill[e] += 1
+    for e in range(n_ev):
+        n = counts[e]
+        chosen = members[starts[e] : starts[e + 1]]
+        ok = n >= min_stations
+        if ok:
+            x, y, tau, cov, chi2, ok = _least_squares(
+                events[e, EV_X],
+                events[e, EV_Y],
+                events[e, EV_T],
+                chosen,
+                n,
+                t,
+                st,
+                az,
+                sx,
+                sy,
+                sk,
+                c,
+                sigma_t,
+                sigma_az,
+                8,
+            )
+            ok = ok and chi2 / max(n - 3, 1) <= max_chi2
+        if not ok:
+            events[e, EV_N] = 0
+            for q in range(n):
+                new_assigned[chosen[q]] = -1
+            continue
+        scale = max(1.0, chi2 / max(n - 3, 1))
+        events[e, EV_X] = x
+        events[e, EV_Y] = y
+        events[e, EV_T] = tau
+        events[e, EV_CXX] = cov[0, 0] * scale
+        events[e, EV_CXY] = cov[0, 1] * scale
+        events[e, EV_CYY] = cov[1, 1] * scale
+        events[e, EV_N] = n
+        events[e, EV_RMS] = math.sqrt(chi2 / n) * sigma_t
+    for j in range(n_det):
+        assigned[j] = new_assigned[j]
+    return events

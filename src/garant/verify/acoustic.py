@@ -28,7 +28,18 @@ import numpy.typing as npt
 import pyproj
 from scipy.spatial import cKDTree
 
-from garant.verify._kernels import EV_CXX, EV_CXY, EV_CYY, EV_N, EV_RMS, EV_T, EV_X, EV_Y, associate_kernel
+from garant.verify._kernels import (
+    EV_CXX,
+    EV_CXY,
+    EV_CYY,
+    EV_N,
+    EV_RMS,
+    EV_T,
+    EV_X,
+    EV_Y,
+    associate_kernel,
+    reassign_kernel,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -48,6 +59,7 @@ class AssociationParams:
     score_stations: int = 12
     hypotheses: int = 4
     max_chi2: float = 4.0
+    competition_rounds: int = 2
 
     def __post_init__(self) -> None:
         if not (self.speed_ms > 0 and self.max_range_m > 0 and self.timing_sigma_s > 0):
@@ -185,6 +197,29 @@ def associate(
         p.min_stations,
         0,
     )
+    for _ in range(p.competition_rounds):
+        rows = reassign_kernel(
+            ts - t_ref,
+            ss,
+            azs,
+            network.x,
+            network.y,
+            network.scale,
+            rows,
+            assigned,
+            p.speed_ms,
+            p.max_range_m,
+            3.0 * sigma_t,
+            sigma_t,
+            math.radians(p.azimuth_sigma_deg),
+            p.min_stations,
+            p.max_chi2,
+        )
+    live = rows[:, EV_N] > 0
+    renumber = np.cumsum(live) - 1
+    if len(rows):
+        assigned = np.where(assigned >= 0, renumber[np.maximum(assigned, 0)], -1)
+    rows = rows[live]
     assignment = np.full(len(t), -1, dtype=np.int64)
     assignment[order] = assigned
     lon, lat = network.to_lonlat(rows[:, EV_X], rows[:, EV_Y])
