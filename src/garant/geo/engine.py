@@ -241,7 +241,8 @@ class Geography:
     def unproject(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """x, y (metres) in this geography's CRS -> WGS84 lon, lat (degrees)."""
         xx, yy = _broadcast(x, y)
-        lon, lat = self._transformer.transform(*_plain_if_single(xx, yy), direction=TransformDirection.INVERSE)
+        inverse = TransformDirection.INVERSE
+        lon, lat = self._transformer.transform(*_plain_if_single(xx, yy), direction=inverse)
         return _shaped(lon, xx.shape), _shaped(lat, xx.shape)
 
     def _project_geometry(self, geom: Geometry) -> Geometry:
