@@ -7,6 +7,8 @@ the order of the projection's scale error (a few parts in 10^4, tens of millisec
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 from pyproj import Geod
@@ -81,12 +83,12 @@ def destination(
     return np.atleast_1d(np.asarray(lon2)), np.atleast_1d(np.asarray(lat2))
 
 
-def _plain(*values: FloatArray) -> tuple[FloatArray | float, ...]:
+def _plain(a: FloatArray, b: FloatArray, c: FloatArray, d: FloatArray) -> tuple[Any, Any, Any, Any]:
     """One-element arrays as floats: pyproj's scalar path would otherwise convert them itself,
     which NumPy deprecates."""
-    if all(np.size(v) == 1 for v in values):
-        return tuple(float(np.asarray(v).reshape(-1)[0]) for v in values)
-    return values
+    if all(np.size(v) == 1 for v in (a, b, c, d)):
+        return tuple(float(np.asarray(v).reshape(-1)[0]) for v in (a, b, c, d))  # type: ignore[return-value]
+    return a, b, c, d
 
 
 def iso_times(t_epoch_s: FloatArray, unit: str = "us") -> list[str]:
