@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,7 @@ from garant.sim.physics import iso_times
 from garant.verify.acoustic import Events
 
 MAX_PROBLEMS = 20
+T = TypeVar("T")
 
 
 class InputFileError(ValueError):
@@ -44,18 +47,46 @@ class Detections:
     azimuth_deg: npt.NDArray[np.float64]
 
 
-def _open(path: Path, required: tuple[str, ...]) -> tuple[csv.DictReader[str], list[str], object]:
+def _rows(
+    path: Path, required: tuple[str, ...], id_column: str, parse: Callable[[dict[str, str], list[str]], T]
+) -> tuple[list[str], list[T]]:
+    """Every row's id and parsed value; a row that fails names its line, and after all rows (or
+    `MAX_PROBLEMS` of them) the problems are raised together."""
     try:
         fh = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise InputFileError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    reader = csv.DictReader(fh)
-    cols = reader.fieldnames or []
-    missing = [c for c in required if c not in cols]
-    if missing:
-        fh.close()
-        raise InputFileError([f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(cols)})"])
-    return reader, list(cols), fh
+    ids: list[str] = []
+    values: list[T] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    with fh:
+        reader = csv.DictReader(fh)
+        cols = list(reader.fieldnames or [])
+        missing = [c for c in required if c not in cols]
+        if missing:
+            raise InputFileError(
+                [f"{path}:1: missing column(s) {', '.join(missing)} (header: {','.join(cols)})"]
+            )
+        for line, row in enumerate(reader, start=2):
+            try:
+                rid = (row[id_column] or "").strip()
+                if not rid:
+                    raise ValueError(f"empty {id_column}")
+                if rid in seen:
+                    raise ValueError(f"{id_column} {rid!r} already on line {seen[rid]}")
+                value = parse(row, cols)
+            except ValueError as exc:
+                problems.append(f"{path}:{line}: {exc}")
+                if len(problems) >= MAX_PROBLEMS:
+                    break
+                continue
+            seen[rid] = line
+            ids.append(rid)
+            values.append(value)
+    if problems:
+        raise InputFileError(problems)
+    return ids, values
 
 
 def _number(text: str | None, name: str, lo: float, hi: float) -> float:
@@ -68,39 +99,17 @@ def _number(text: str | None, name: str, lo: float, hi: float) -> float:
     return v
 
 
+def _station(row: dict[str, str], _: list[str]) -> tuple[float, float]:
+    if row.get("elevation_m"):
+        _number(row["elevation_m"], "elevation_m", -500, 9000)
+    return _number(row["lon"], "lon", -180, 180), _number(row["lat"], "lat", -90, 90)
+
+
 def read_stations(path: Path) -> Stations:
-    reader, _, fh = _open(path, ("station_id", "lon", "lat"))
-    ids: list[str] = []
-    lon: list[float] = []
-    lat: list[float] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    with fh:  # type: ignore[attr-defined]
-        for line, row in enumerate(reader, start=2):
-            try:
-                sid = (row["station_id"] or "").strip()
-                if not sid:
-                    raise ValueError("empty station_id")
-                if sid in seen:
-                    raise ValueError(f"station_id {sid!r} already on line {seen[sid]}")
-                x = _number(row["lon"], "lon", -180, 180)
-                y = _number(row["lat"], "lat", -90, 90)
-                if row.get("elevation_m"):
-                    _number(row["elevation_m"], "elevation_m", -500, 9000)
-            except ValueError as exc:
-                problems.append(f"{path}:{line}: {exc}")
-                if len(problems) >= MAX_PROBLEMS:
-                    break
-                continue
-            seen[sid] = line
-            ids.append(sid)
-            lon.append(x)
-            lat.append(y)
-    if problems:
-        raise InputFileError(problems)
+    ids, coords = _rows(path, ("station_id", "lon", "lat"), "station_id", _station)
     if not ids:
         raise InputFileError([f"{path}: no stations"])
-    return Stations(ids, np.array(lon), np.array(lat))
+    return Stations(ids, np.array([c[0] for c in coords]), np.array([c[1] for c in coords]))
 
 
 def _time(text: str | None) -> float:
@@ -114,45 +123,26 @@ def _time(text: str | None) -> float:
 
 
 def read_detections(path: Path, stations: Stations) -> Detections:
-    reader, cols, fh = _open(path, ("detection_id", "station_id", "time"))
     index = {sid: i for i, sid in enumerate(stations.ids)}
-    has_az = "azimuth_deg" in cols
-    ids: list[str] = []
-    st: list[int] = []
-    t: list[float] = []
-    az: list[float] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    with fh:  # type: ignore[attr-defined]
-        for line, row in enumerate(reader, start=2):
-            try:
-                did = (row["detection_id"] or "").strip()
-                if not did:
-                    raise ValueError("empty detection_id")
-                if did in seen:
-                    raise ValueError(f"detection_id {did!r} already on line {seen[did]}")
-                sid = (row["station_id"] or "").strip()
-                if sid not in index:
-                    raise ValueError(f"unknown station {sid!r} (not in the stations file)")
-                when = _time(row["time"])
-                a = (
-                    _number(row["azimuth_deg"], "azimuth_deg", 0, 360)
-                    if has_az and row["azimuth_deg"]
-                    else math.nan
-                )
-            except ValueError as exc:
-                problems.append(f"{path}:{line}: {exc}")
-                if len(problems) >= MAX_PROBLEMS:
-                    break
-                continue
-            seen[did] = line
-            ids.append(did)
-            st.append(index[sid])
-            t.append(when)
-            az.append(a)
-    if problems:
-        raise InputFileError(problems)
-    return Detections(ids, np.array(st, dtype=np.int64), np.array(t), np.array(az))
+
+    def parse(row: dict[str, str], cols: list[str]) -> tuple[int, float, float]:
+        sid = (row["station_id"] or "").strip()
+        if sid not in index:
+            raise ValueError(f"unknown station {sid!r} (not in the stations file)")
+        azimuth = row.get("azimuth_deg") if "azimuth_deg" in cols else None
+        return (
+            index[sid],
+            _time(row["time"]),
+            _number(azimuth, "azimuth_deg", 0, 360) if azimuth else math.nan,
+        )
+
+    ids, rows = _rows(path, ("detection_id", "station_id", "time"), "detection_id", parse)
+    return Detections(
+        ids,
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows]),
+        np.array([r[2] for r in rows]),
+    )
 
 
 def write_events(out: Path, events: Events, detections: Detections, prefix: str = "ev") -> list[str]:
