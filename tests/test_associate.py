@@ -15,7 +15,7 @@ from pyproj import Geod
 from typer.testing import CliRunner
 
 from garant.cli import app
-from garant.verify.acoustic import AssociationParams, Network, associate
+from garant.verify.acoustic import AssociationParams, IncrementalAssociator, Network, associate
 from garant.verify.files import InputFileError, read_detections, read_stations
 
 GEOD = Geod(ellps="WGS84")
@@ -230,3 +230,42 @@ def test_sim_associate_eval_chain(tmp_path: Path) -> None:
     assert r["f1"] > 0.85
     assert r["cramer_rao"]["median_error_over_bound"] < 1.5
     assert r["ellipse_95"]["coverage"] > 0.75  # the issue asks 0.90-0.98: not reached yet in barrages
+
+
+def test_late_detections_join_their_events_which_keep_their_ids() -> None:
+    """A quarter of the sensors upload their backlog an hour late: the events found without
+    them gain those detections and keep their ids; a blast heard only later is a new event;
+    nothing already explained is touched."""
+    rng = np.random.default_rng(6)
+    slon, slat = _network(rng, 37.0, 48.0, 50)
+    events = [
+        (37.0 + rng.uniform(-0.15, 0.15), 48.0 + rng.uniform(-0.06, 0.06), 1_000.0 + 45.0 * k)
+        for k in range(20)
+    ]
+    st, t, truth = _arrivals(slon, slat, events, 0.02, rng)
+    late = np.isin(st, rng.choice(len(slon), len(slon) // 4, replace=False))
+    engine = IncrementalAssociator(
+        Network.from_lonlat(slon, slat), AssociationParams(speed_ms=C, timing_sigma_s=0.02)
+    )
+    gained, new = engine.add(st[~late], t[~late])
+    assert gained == [] and len(new) == len(events)
+    _, before = engine.events()
+    owner = {int(np.bincount(truth[~late][before.assignment == e]).argmax()): e for e in new}
+    assert len(owner) == len(events)
+    gained, new = engine.add(st[late], t[late])
+    assert new == [] and len(gained) >= len(events) - 2
+    ids, after = engine.events()
+    assert ids == list(range(len(events)))
+    # the order detections came in: first the timely ones, then the backlog
+    arrival = np.concatenate([np.flatnonzero(~late), np.flatnonzero(late)])
+    for e_true, e in owner.items():
+        members = arrival[after.assignment == e]
+        assert set(truth[members]) == {e_true}
+        assert len(members) >= int((truth == e_true).sum()) - 1
+        assert after.n_detections[e] > before.n_detections[e] or not late[truth == e_true].any()
+        _, _, err = GEOD.inv(after.lon[e], after.lat[e], events[e_true][0], events[e_true][1])
+        assert err < 30.0
+    # a later blast, heard only now, is a new event with the next id
+    st2, t2, _ = _arrivals(slon, slat, [(37.02, 48.01, 5_000.0)], 0.02, rng)
+    gained, new = engine.add(st2, t2)
+    assert gained == [] and new == [len(events)]

@@ -591,3 +591,37 @@ def reassign_kernel(
     for j in range(n_det):
         assigned[j] = new_assigned[j]
     return events
+
+
+@njit(cache=True)
+def locate_kernel(
+    row: np.ndarray,
+    members: np.ndarray,
+    t: np.ndarray,
+    st: np.ndarray,
+    az: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    c: float,
+    sigma_t: float,
+    sigma_az: float,
+) -> np.ndarray:
+    """An event located again from its detections, starting where it was."""
+    out = row.copy()
+    n = len(members)
+    x, y, tau, cov, chi2, ok = _least_squares(
+        row[EV_X], row[EV_Y], row[EV_T], members, n, t, st, az, sx, sy, sk, c, sigma_t, sigma_az, 8
+    )
+    if not ok:
+        return out
+    scale = max(1.0, chi2 / max(n - 3, 1))
+    out[EV_X] = x
+    out[EV_Y] = y
+    out[EV_T] = tau
+    out[EV_CXX] = cov[0, 0] * scale
+    out[EV_CXY] = cov[0, 1] * scale
+    out[EV_CYY] = cov[1, 1] * scale
+    out[EV_N] = n
+    out[EV_RMS] = math.sqrt(chi2 / n) * sigma_t
+    return out

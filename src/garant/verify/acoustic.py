@@ -37,7 +37,9 @@ from garant.verify._kernels import (
     EV_T,
     EV_X,
     EV_Y,
+    N_EV_COLS,
     associate_kernel,
+    locate_kernel,
     reassign_kernel,
 )
 
@@ -222,6 +224,11 @@ def associate(
     rows = rows[live]
     assignment = np.full(len(t), -1, dtype=np.int64)
     assignment[order] = assigned
+    return _events_from_rows(network, rows, assignment, t_ref)
+
+
+def _events_from_rows(network: Network, rows: FloatArray, assignment: IntArray, t_ref: float) -> Events:
+    """Kernel rows (working plane, seconds from `t_ref`) as events on the ground."""
     lon, lat = network.to_lonlat(rows[:, EV_X], rows[:, EV_Y])
     # covariance from the plane to the ground: divide by the scale factor there (squared)
     k2 = _scale_at(network, rows[:, EV_X], rows[:, EV_Y]) ** 2
@@ -252,3 +259,144 @@ def _scale_at(network: Network, x: FloatArray, y: FloatArray) -> FloatArray:
 
 def _north_at(network: Network, x: FloatArray, y: FloatArray) -> FloatArray:
     return network.north[_nearest_station(network, x, y)] if len(x) else np.zeros(0)
+
+
+class IncrementalAssociator:
+    """Association that takes detections as they come, late ones included.
+
+    `add` first offers each new detection to the events already found: it joins the one that
+    predicts it best (within three standard deviations, at a sensor the event does not have
+    yet), and that event is located again but keeps its id. The detections still unexplained
+    within the maximum travel time of the new ones (new and older alike) are then associated
+    into new events, with fresh ids. Nothing outside that time span is touched, so history is
+    not reprocessed.
+    """
+
+    def __init__(self, network: Network, params: AssociationParams | None = None) -> None:
+        self.network = network
+        self.params = params or AssociationParams()
+        self._t = np.zeros(0)
+        self._st = np.zeros(0, dtype=np.int64)
+        self._az = np.zeros(0)
+        self._number = np.zeros(0, dtype=np.int64)  # order of arrival of each detection
+        self._assigned = np.zeros(0, dtype=np.int64)
+        self._rows = np.zeros((0, N_EV_COLS))
+        self._t_ref: float | None = None
+
+    def add(
+        self, station: npt.ArrayLike, time_s: npt.ArrayLike, azimuth_deg: npt.ArrayLike | None = None
+    ) -> tuple[list[int], list[int]]:
+        """Take new detections; returns (ids of events that gained detections, ids of new events)."""
+        p = self.params
+        st = np.asarray(station, dtype=np.int64)
+        t = np.asarray(time_s, dtype=np.float64)
+        az = np.full(len(t), np.nan) if azimuth_deg is None else np.asarray(azimuth_deg, dtype=np.float64)
+        if not (len(st) == len(t) == len(az)):
+            raise ValueError("station, time and azimuth must have the same length")
+        if len(st) == 0:
+            return [], []
+        if st.min() < 0 or st.max() >= len(self.network.x):
+            raise ValueError("station index out of range")
+        if self._t_ref is None:
+            self._t_ref = float(t.min())
+        numbers = np.arange(len(self._number), len(self._number) + len(t))
+        t_all = np.concatenate([self._t, t - self._t_ref])
+        order = np.argsort(t_all, kind="stable")
+        self._t = t_all[order]
+        self._st = np.concatenate([self._st, st])[order]
+        self._az = np.concatenate([self._az, np.mod(az + self.network.north[st], 360.0)])[order]
+        self._number = np.concatenate([self._number, numbers])[order]
+        self._assigned = np.concatenate([self._assigned, np.full(len(t), -1, dtype=np.int64)])[order]
+        is_new = self._number >= numbers[0]
+        sigma = p.timing_sigma_s
+        gained = self._attach(np.flatnonzero(is_new), 3.0 * sigma)
+        # new events from what is still unexplained near the new detections
+        reach = 2.0 * p.max_range_m / p.speed_ms
+        lo = np.searchsorted(self._t, self._t[is_new].min() - reach)
+        hi = np.searchsorted(self._t, self._t[is_new].max() + reach, side="right")
+        span = np.arange(lo, hi)
+        span = span[self._assigned[span] < 0]
+        sub_assigned = np.full(len(span), -1, dtype=np.int64)
+        ptr, idx = self.network.neighbours(2.0 * p.max_range_m)
+        first = len(self._rows)
+        rows = associate_kernel(
+            self._t[span],
+            self._st[span],
+            self._az[span],
+            self.network.x,
+            self.network.y,
+            self.network.scale,
+            ptr,
+            idx,
+            sub_assigned,
+            p.speed_ms,
+            p.max_range_m,
+            p.near_stations,
+            p.score_stations,
+            p.hypotheses,
+            p.max_chi2,
+            0.5,
+            0.2,
+            2.0 * sigma,
+            sigma,
+            math.radians(p.azimuth_sigma_deg),
+            3.0 * sigma,
+            p.min_stations,
+            first,
+        )
+        self._assigned[span] = sub_assigned
+        self._rows = np.concatenate([self._rows, rows])
+        return sorted(gained), list(range(first, first + len(rows)))
+
+    def _attach(self, new: IntArray, tol: float) -> set[int]:
+        p = self.params
+        rows = self._rows
+        if not len(rows) or not len(new):
+            return set()
+        net = self.network
+        by_time = np.argsort(rows[:, EV_T])
+        taus = rows[by_time, EV_T]
+        gained: set[int] = set()
+        for k in new:
+            lo = np.searchsorted(taus, self._t[k] - p.max_range_m / p.speed_ms - tol)
+            hi = np.searchsorted(taus, self._t[k] + tol, side="right")
+            cand = by_time[lo:hi]
+            if not len(cand):
+                continue
+            s = self._st[k]
+            d = np.hypot(rows[cand, EV_X] - net.x[s], rows[cand, EV_Y] - net.y[s]) / net.scale[s]
+            r = np.abs(self._t[k] - d / p.speed_ms - rows[cand, EV_T])
+            for j in np.argsort(r):
+                if r[j] > tol:
+                    break
+                e = int(cand[j])
+                members = np.flatnonzero(self._assigned == e)
+                if s in self._st[members]:
+                    continue
+                self._assigned[k] = e
+                gained.add(e)
+                break
+        for e in gained:
+            members = np.flatnonzero(self._assigned == e)
+            self._rows[e] = locate_kernel(
+                self._rows[e],
+                members,
+                self._t,
+                self._st,
+                self._az,
+                net.x,
+                net.y,
+                net.scale,
+                p.speed_ms,
+                p.timing_sigma_s,
+                math.radians(p.azimuth_sigma_deg),
+            )
+        return gained
+
+    def events(self) -> tuple[list[int], Events]:
+        """Every event found so far, with its id; `assignment` follows the order detections came in."""
+        assignment = np.full(len(self._number), -1, dtype=np.int64)
+        assignment[self._number] = self._assigned
+        return list(range(len(self._rows))), _events_from_rows(
+            self.network, self._rows, assignment, self._t_ref or 0.0
+        )
