@@ -269,3 +269,75 @@ def test_late_detections_join_their_events_which_keep_their_ids() -> None:
     st2, t2, _ = _arrivals(slon, slat, [(37.02, 48.01, 5_000.0)], 0.02, rng)
     gained, new = engine.add(st2, t2)
     assert gained == [] and new == [len(events)]
+
+
+def test_a_daily_temperature_cycle_is_followed_with_hourly_speeds(tmp_path: Path) -> None:
+    """Twelve hours with a 10 degree daily swing: one constant speed misplaces events by tens of
+    metres; the 24 hourly speeds bring the error back to the Cramér–Rao bound."""
+    from garant.sim.physics import sound_speed
+    from garant.sim.scenario import Atmosphere
+
+    runner = CliRunner()
+    sim = tmp_path / "sim"
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: diurnal\nseed: 3\nstart: '2026-03-02T00:00:00Z'\nhours: 12\n"
+        "atmosphere: {temperature_c: 12, diurnal_amplitude_c: 10, warmest_hour_utc: 12}\n"
+        "regimes:\n  - kind: flare_up\n    sector_km: [200, 260]\n    fire_per_day: 300\n"
+        "    weapon_mix: {artillery_100_plus: 1}\n"
+    )
+    assert runner.invoke(app, ["sim", "--scenario", str(scenario), "--out", str(sim)]).exit_code == 0
+    meta = orjson.loads((sim / "truth" / "meta.json").read_bytes())
+    hourly = sound_speed(Atmosphere.model_validate(meta["scenario"]["atmosphere"]), np.arange(24) * 3600.0)
+    sigma = math.hypot(
+        meta["scenario"]["acoustic"]["timing_sigma_s"], meta["scenario"]["acoustic"]["bias_sigma_s"]
+    )
+    ratios = {}
+    for name, speed in (
+        ("constant", ["--speed", f"{hourly.mean():.3f}"]),
+        ("hourly", ["--speed-by-hour", ",".join(f"{v:.3f}" for v in hourly)]),
+    ):
+        out = tmp_path / name
+        args = [
+            "associate",
+            "--stations",
+            str(sim / "stations.csv"),
+            "--detections",
+            str(sim / "detections.csv"),
+            "--out",
+            str(out),
+            "--timing-sigma",
+            str(sigma),
+            *speed,
+        ]
+        assert runner.invoke(app, args).exit_code == 0
+        report = tmp_path / f"{name}.json"
+        args = [
+            "eval",
+            "--truth",
+            str(sim),
+            "--events",
+            str(out / "events.csv"),
+            "--level",
+            "blast",
+            "--json",
+            str(report),
+        ]
+        assert runner.invoke(app, args).exit_code == 0
+        ratios[name] = orjson.loads(report.read_bytes())["cramer_rao"]["median_error_over_bound"]
+    assert ratios["hourly"] < 1.3 < 2 * ratios["hourly"] < ratios["constant"]
+    bad = runner.invoke(
+        app,
+        [
+            "associate",
+            "--stations",
+            str(sim / "stations.csv"),
+            "--detections",
+            str(sim / "detections.csv"),
+            "--out",
+            str(tmp_path / "x"),
+            "--speed-by-hour",
+            "340,341",
+        ],
+    )
+    assert bad.exit_code == 2 and "24 speeds" in bad.output

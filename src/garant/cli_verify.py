@@ -25,6 +25,10 @@ def associate_command(
     ],
     out: Annotated[Path, typer.Option(help="folder for events.csv and assignments.csv")],
     speed: Annotated[float, typer.Option(help="speed of sound, m/s", min=200, max=450)] = 343.0,
+    speed_by_hour: Annotated[
+        str | None,
+        typer.Option(help="24 comma-separated speeds (m/s) at 00:00 ... 23:00 UTC, instead of --speed"),
+    ] = None,
     timing_sigma: Annotated[
         float, typer.Option(help="timing uncertainty of a detection, s", min=0.0001)
     ] = 0.025,
@@ -42,13 +46,19 @@ def associate_command(
         for p in exc.problems:
             typer.echo(p, err=True)
         raise typer.Exit(2) from exc
-    params = AssociationParams(
-        speed_ms=speed,
-        timing_sigma_s=timing_sigma,
-        azimuth_sigma_deg=azimuth_sigma,
-        max_range_m=max_range,
-        min_stations=min_stations,
-    )
+    try:
+        hourly = None if speed_by_hour is None else tuple(float(v) for v in speed_by_hour.split(","))
+        params = AssociationParams(
+            speed_ms=speed,
+            speed_by_hour_utc=hourly,
+            timing_sigma_s=timing_sigma,
+            azimuth_sigma_deg=azimuth_sigma,
+            max_range_m=max_range,
+            min_stations=min_stations,
+        )
+    except ValueError as exc:
+        typer.echo(f"--speed-by-hour: {exc}", err=True)
+        raise typer.Exit(2) from exc
     began = time.perf_counter()
     network = Network.from_lonlat(st.lon, st.lat)
     events = associate(network, det.station, det.time_s, det.azimuth_deg, params)

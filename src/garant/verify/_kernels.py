@@ -19,6 +19,15 @@ N_EV_COLS = 8
 
 
 @njit(cache=True)
+def speed_at(speeds: np.ndarray, epoch_s: float) -> float:
+    """Sound speed at a time: `speeds[i]` holds at i:00 UTC, linear in between."""
+    h = (epoch_s / 3600.0) % 24.0
+    i = math.floor(h) % 24
+    f = h - math.floor(h)
+    return float(speeds[i] * (1.0 - f) + speeds[(i + 1) % 24] * f)
+
+
+@njit(cache=True)
 def _dist(px: float, py: float, sx: float, sy: float, k: float) -> float:
     return math.hypot(px - sx, py - sy) / k
 
@@ -266,7 +275,8 @@ def associate_kernel(
     nb_ptr: np.ndarray,
     nb_idx: np.ndarray,
     assigned: np.ndarray,
-    c: float,
+    speeds: np.ndarray,
+    t_ref: float,
     radius: float,
     near_stations: int,
     score_stations: int,
@@ -296,12 +306,13 @@ def associate_kernel(
     kept = np.zeros(n_sta, dtype=np.int64)
     score_cand = np.zeros(n_det, dtype=np.int64)
     stamp_id = 0
-    window = 2.0 * radius / c
+    window = 2.0 * radius / speeds.min()
     for i in range(n_det):
         if assigned[i] >= 0:
             continue
         s0 = st[i]
         t0 = t[i]
+        c = speed_at(speeds, t0 + t_ref)
         for q in range(nb_ptr[s0], nb_ptr[s0 + 1]):
             near[nb_idx[q]] = i
         lo = np.searchsorted(t, t0 - window)
@@ -482,7 +493,8 @@ def reassign_kernel(
     sk: np.ndarray,
     events: np.ndarray,
     assigned: np.ndarray,
-    c: float,
+    speeds: np.ndarray,
+    t_ref: float,
     radius: float,
     tol: float,
     sigma_t: float,
@@ -502,11 +514,12 @@ def reassign_kernel(
     n_det = len(t)
     best = np.full(n_det, np.inf)
     owner = np.full(n_det, -1, dtype=np.int64)
-    window = radius / c
+    window = radius / speeds.min()
     for e in range(n_ev):
         if events[e, EV_N] <= 0:
             continue
         x, y, tau = events[e, EV_X], events[e, EV_Y], events[e, EV_T]
+        c = speed_at(speeds, tau + t_ref)
         lo = np.searchsorted(t, tau - tol)
         hi = np.searchsorted(t, tau + window + tol, side="right")
         for k in range(lo, hi):
@@ -554,6 +567,7 @@ def reassign_kernel(
     for e in range(n_ev):
         n = counts[e]
         chosen = members[starts[e] : starts[e + 1]]
+        c = speed_at(speeds, events[e, EV_T] + t_ref)
         ok = n >= min_stations
         if ok:
             x, y, tau, cov, chi2, ok = _least_squares(
@@ -603,13 +617,15 @@ def locate_kernel(
     sx: np.ndarray,
     sy: np.ndarray,
     sk: np.ndarray,
-    c: float,
+    speeds: np.ndarray,
+    t_ref: float,
     sigma_t: float,
     sigma_az: float,
 ) -> np.ndarray:
     """An event located again from its detections, starting where it was."""
     out = row.copy()
     n = len(members)
+    c = speed_at(speeds, row[EV_T] + t_ref)
     x, y, tau, cov, chi2, ok = _least_squares(
         row[EV_X], row[EV_Y], row[EV_T], members, n, t, st, az, sx, sy, sk, c, sigma_t, sigma_az, 8
     )

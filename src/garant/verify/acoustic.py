@@ -41,6 +41,7 @@ from garant.verify._kernels import (
     associate_kernel,
     locate_kernel,
     reassign_kernel,
+    speed_at,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -53,6 +54,7 @@ class AssociationParams:
     """Tuning of the associator; the defaults suit sensors a few kilometres apart."""
 
     speed_ms: float = 343.0
+    speed_by_hour_utc: tuple[float, ...] | None = None
     max_range_m: float = 20_000.0
     min_stations: int = 5
     timing_sigma_s: float = 0.025
@@ -66,8 +68,18 @@ class AssociationParams:
     def __post_init__(self) -> None:
         if not (self.speed_ms > 0 and self.max_range_m > 0 and self.timing_sigma_s > 0):
             raise ValueError("speed, range and timing sigma must be positive")
+        if self.speed_by_hour_utc is not None and (
+            len(self.speed_by_hour_utc) != 24 or not all(200 <= v <= 450 for v in self.speed_by_hour_utc)
+        ):
+            raise ValueError("speed_by_hour_utc must be 24 speeds (m/s, 200-450), for 00:00 ... 23:00 UTC")
         if self.min_stations < 3:
             raise ValueError("min_stations must be at least 3 (position and time are three unknowns)")
+
+    def speeds(self) -> FloatArray:
+        """Sound speed at each hour UTC (the same 24 times when it does not vary)."""
+        if self.speed_by_hour_utc is None:
+            return np.full(24, self.speed_ms)
+        return np.asarray(self.speed_by_hour_utc, dtype=np.float64)
 
 
 @dataclass
@@ -184,7 +196,8 @@ def associate(
         ptr,
         idx,
         assigned,
-        p.speed_ms,
+        p.speeds(),
+        t_ref,
         p.max_range_m,
         p.near_stations,
         p.score_stations,
@@ -209,7 +222,8 @@ def associate(
             network.scale,
             rows,
             assigned,
-            p.speed_ms,
+            p.speeds(),
+            t_ref,
             p.max_range_m,
             3.0 * sigma_t,
             sigma_t,
@@ -311,7 +325,7 @@ class IncrementalAssociator:
         sigma = p.timing_sigma_s
         gained = self._attach(np.flatnonzero(is_new), 3.0 * sigma)
         # new events from what is still unexplained near the new detections
-        reach = 2.0 * p.max_range_m / p.speed_ms
+        reach = 2.0 * p.max_range_m / float(p.speeds().min())
         lo = np.searchsorted(self._t, self._t[is_new].min() - reach)
         hi = np.searchsorted(self._t, self._t[is_new].max() + reach, side="right")
         span = np.arange(lo, hi)
@@ -329,7 +343,8 @@ class IncrementalAssociator:
             ptr,
             idx,
             sub_assigned,
-            p.speed_ms,
+            p.speeds(),
+            self._t_ref,
             p.max_range_m,
             p.near_stations,
             p.score_stations,
@@ -354,18 +369,20 @@ class IncrementalAssociator:
         if not len(rows) or not len(new):
             return set()
         net = self.network
+        t_ref = self._t_ref or 0.0
         by_time = np.argsort(rows[:, EV_T])
         taus = rows[by_time, EV_T]
         gained: set[int] = set()
         for k in new:
-            lo = np.searchsorted(taus, self._t[k] - p.max_range_m / p.speed_ms - tol)
+            lo = np.searchsorted(taus, self._t[k] - p.max_range_m / float(p.speeds().min()) - tol)
             hi = np.searchsorted(taus, self._t[k] + tol, side="right")
             cand = by_time[lo:hi]
             if not len(cand):
                 continue
             s = self._st[k]
             d = np.hypot(rows[cand, EV_X] - net.x[s], rows[cand, EV_Y] - net.y[s]) / net.scale[s]
-            r = np.abs(self._t[k] - d / p.speed_ms - rows[cand, EV_T])
+            c = np.array([speed_at(p.speeds(), float(tau) + t_ref) for tau in rows[cand, EV_T]])
+            r = np.abs(self._t[k] - d / c - rows[cand, EV_T])
             for j in np.argsort(r):
                 if r[j] > tol:
                     break
@@ -387,7 +404,8 @@ class IncrementalAssociator:
                 net.x,
                 net.y,
                 net.scale,
-                p.speed_ms,
+                p.speeds(),
+                t_ref,
                 p.timing_sigma_s,
                 math.radians(p.azimuth_sigma_deg),
             )
