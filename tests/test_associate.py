@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -173,59 +174,47 @@ def test_bad_files_are_named_with_their_line(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "s.csv:4: station_id 'b' already on line 3" in result.output
 
 
+def _simulate(tmp_path: Path, scenario_yaml: str) -> tuple[Path, dict[str, Any]]:
+    """A `garant sim` run of the scenario text, and its meta."""
+    sim = tmp_path / "sim"
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(scenario_yaml)
+    assert CliRunner().invoke(app, ["sim", "--scenario", str(scenario), "--out", str(sim)]).exit_code == 0
+    return sim, orjson.loads((sim / "truth" / "meta.json").read_bytes())
+
+
+def _associate_and_score(sim: Path, out: Path, *options: str) -> dict[str, Any]:
+    """`garant associate` on the run's files with `options`, then `garant eval --level blast`."""
+    runner = CliRunner()
+    files = ["--stations", str(sim / "stations.csv"), "--detections", str(sim / "detections.csv")]
+    result = runner.invoke(app, ["associate", *files, "--out", str(out), *options])
+    assert result.exit_code == 0, result.output
+    report = out / "report.json"
+    args = ["eval", "--truth", str(sim), "--events", str(out / "events.csv"), "--level", "blast"]
+    result = runner.invoke(app, [*args, "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    return orjson.loads(report.read_bytes())  # type: ignore[no-any-return]
+
+
+def _timing_sigma(meta: dict[str, Any]) -> str:
+    acoustic = meta["scenario"]["acoustic"]
+    return str(math.hypot(acoustic["timing_sigma_s"], acoustic["bias_sigma_s"]))
+
+
 def test_sim_associate_eval_chain(tmp_path: Path) -> None:
     """A flare-up from the simulator, associated from its files, scored by `garant eval`: the
     figures this engine reaches today, kept from regressing."""
-    runner = CliRunner()
-    sim = tmp_path / "sim"
-    scenario = tmp_path / "s.yaml"
-    scenario.write_text(
+    sim, meta = _simulate(
+        tmp_path,
         "name: assoc-check\nseed: 9\nstart: '2026-03-02T08:00:00Z'\nhours: 4\n"
-        "regimes:\n  - kind: flare_up\n    sector_km: [200, 320]\n    fire_per_day: 900\n"
+        "regimes:\n  - kind: flare_up\n    sector_km: [200, 320]\n    fire_per_day: 900\n",
     )
-    assert runner.invoke(app, ["sim", "--scenario", str(scenario), "--out", str(sim)]).exit_code == 0
-    meta = orjson.loads((sim / "truth" / "meta.json").read_bytes())
     speed = 331.3 * math.sqrt(1 + meta["scenario"]["atmosphere"]["temperature_c"] / 273.15)
-    sigma = math.hypot(
-        meta["scenario"]["acoustic"]["timing_sigma_s"], meta["scenario"]["acoustic"]["bias_sigma_s"]
-    )
     out = tmp_path / "assoc"
-    result = runner.invoke(
-        app,
-        [
-            "associate",
-            "--stations",
-            str(sim / "stations.csv"),
-            "--detections",
-            str(sim / "detections.csv"),
-            "--out",
-            str(out),
-            "--speed",
-            str(speed),
-            "--timing-sigma",
-            str(sigma),
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    r = _associate_and_score(sim, out, "--speed", str(speed), "--timing-sigma", _timing_sigma(meta))
     with (out / "assignments.csv").open() as fh:
         assigned = list(csv.DictReader(fh))
     assert assigned and set(assigned[0]) == {"detection_id", "event_id"}
-    result = runner.invoke(
-        app,
-        [
-            "eval",
-            "--truth",
-            str(sim),
-            "--events",
-            str(out / "events.csv"),
-            "--level",
-            "blast",
-            "--json",
-            str(tmp_path / "r.json"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    r = orjson.loads((tmp_path / "r.json").read_bytes())
     assert r["true_events_scored"] > 1_000
     assert r["f1"] > 0.85
     assert r["cramer_rao"]["median_error_over_bound"] < 1.5
@@ -277,67 +266,24 @@ def test_a_daily_temperature_cycle_is_followed_with_hourly_speeds(tmp_path: Path
     from garant.sim.physics import sound_speed
     from garant.sim.scenario import Atmosphere
 
-    runner = CliRunner()
-    sim = tmp_path / "sim"
-    scenario = tmp_path / "s.yaml"
-    scenario.write_text(
+    sim, meta = _simulate(
+        tmp_path,
         "name: diurnal\nseed: 3\nstart: '2026-03-02T00:00:00Z'\nhours: 12\n"
         "atmosphere: {temperature_c: 12, diurnal_amplitude_c: 10, warmest_hour_utc: 12}\n"
         "regimes:\n  - kind: flare_up\n    sector_km: [200, 260]\n    fire_per_day: 300\n"
-        "    weapon_mix: {artillery_100_plus: 1}\n"
+        "    weapon_mix: {artillery_100_plus: 1}\n",
     )
-    assert runner.invoke(app, ["sim", "--scenario", str(scenario), "--out", str(sim)]).exit_code == 0
-    meta = orjson.loads((sim / "truth" / "meta.json").read_bytes())
     hourly = sound_speed(Atmosphere.model_validate(meta["scenario"]["atmosphere"]), np.arange(24) * 3600.0)
-    sigma = math.hypot(
-        meta["scenario"]["acoustic"]["timing_sigma_s"], meta["scenario"]["acoustic"]["bias_sigma_s"]
-    )
     ratios = {}
     for name, speed in (
         ("constant", ["--speed", f"{hourly.mean():.3f}"]),
         ("hourly", ["--speed-by-hour", ",".join(f"{v:.3f}" for v in hourly)]),
     ):
-        out = tmp_path / name
-        args = [
-            "associate",
-            "--stations",
-            str(sim / "stations.csv"),
-            "--detections",
-            str(sim / "detections.csv"),
-            "--out",
-            str(out),
-            "--timing-sigma",
-            str(sigma),
-            *speed,
-        ]
-        assert runner.invoke(app, args).exit_code == 0
-        report = tmp_path / f"{name}.json"
-        args = [
-            "eval",
-            "--truth",
-            str(sim),
-            "--events",
-            str(out / "events.csv"),
-            "--level",
-            "blast",
-            "--json",
-            str(report),
-        ]
-        assert runner.invoke(app, args).exit_code == 0
-        ratios[name] = orjson.loads(report.read_bytes())["cramer_rao"]["median_error_over_bound"]
+        report = _associate_and_score(sim, tmp_path / name, "--timing-sigma", _timing_sigma(meta), *speed)
+        ratios[name] = report["cramer_rao"]["median_error_over_bound"]
     assert ratios["hourly"] < 1.3 < 2 * ratios["hourly"] < ratios["constant"]
-    bad = runner.invoke(
-        app,
-        [
-            "associate",
-            "--stations",
-            str(sim / "stations.csv"),
-            "--detections",
-            str(sim / "detections.csv"),
-            "--out",
-            str(tmp_path / "x"),
-            "--speed-by-hour",
-            "340,341",
-        ],
+    files = ["--stations", str(sim / "stations.csv"), "--detections", str(sim / "detections.csv")]
+    bad = CliRunner().invoke(
+        app, ["associate", *files, "--out", str(tmp_path / "x"), "--speed-by-hour", "340,341"]
     )
     assert bad.exit_code == 2 and "24 speeds" in bad.output

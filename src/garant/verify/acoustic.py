@@ -184,34 +184,8 @@ def associate(
     azs = np.mod(az[order] + network.north[ss], 360.0)
     t_ref = float(ts[0]) if len(ts) else 0.0
     assigned = np.full(len(ts), -1, dtype=np.int64)
-    ptr, idx = network.neighbours(2.0 * p.max_range_m)
     sigma_t = p.timing_sigma_s
-    rows = associate_kernel(
-        ts - t_ref,
-        ss,
-        azs,
-        network.x,
-        network.y,
-        network.scale,
-        ptr,
-        idx,
-        assigned,
-        p.speeds(),
-        t_ref,
-        p.max_range_m,
-        p.near_stations,
-        p.score_stations,
-        p.hypotheses,
-        p.max_chi2,
-        0.5,
-        0.2,
-        2.0 * sigma_t,
-        sigma_t,
-        math.radians(p.azimuth_sigma_deg),
-        3.0 * sigma_t,
-        p.min_stations,
-        0,
-    )
+    rows = _seed_events(network, p, ts - t_ref, ss, azs, assigned, t_ref, 0)
     for _ in range(p.competition_rounds):
         rows = reassign_kernel(
             ts - t_ref,
@@ -239,6 +213,27 @@ def associate(
     assignment = np.full(len(t), -1, dtype=np.int64)
     assignment[order] = assigned
     return _events_from_rows(network, rows, assignment, t_ref)
+
+
+def _seed_events(
+    network: Network,
+    p: AssociationParams,
+    t: FloatArray,
+    st: IntArray,
+    az: FloatArray,
+    assigned: IntArray,
+    t_ref: float,
+    first_event: int,
+) -> FloatArray:
+    """The seed-by-seed pass over time-sorted detections (`t` in seconds from `t_ref`)."""
+    ptr, idx = network.neighbours(2.0 * p.max_range_m)
+    sigma = p.timing_sigma_s
+    return associate_kernel(
+        t, st, az, network.x, network.y, network.scale, ptr, idx, assigned, p.speeds(), t_ref, p.max_range_m,
+        p.near_stations, p.score_stations, p.hypotheses, p.max_chi2,
+        0.5, 0.2, 2.0 * sigma,  # tolerances of the hypothesis stages (s) and the score's scale
+        sigma, math.radians(p.azimuth_sigma_deg), 3.0 * sigma, p.min_stations, first_event,
+    )  # fmt: skip
 
 
 def _events_from_rows(network: Network, rows: FloatArray, assignment: IntArray, t_ref: float) -> Events:
@@ -331,33 +326,9 @@ class IncrementalAssociator:
         span = np.arange(lo, hi)
         span = span[self._assigned[span] < 0]
         sub_assigned = np.full(len(span), -1, dtype=np.int64)
-        ptr, idx = self.network.neighbours(2.0 * p.max_range_m)
         first = len(self._rows)
-        rows = associate_kernel(
-            self._t[span],
-            self._st[span],
-            self._az[span],
-            self.network.x,
-            self.network.y,
-            self.network.scale,
-            ptr,
-            idx,
-            sub_assigned,
-            p.speeds(),
-            self._t_ref,
-            p.max_range_m,
-            p.near_stations,
-            p.score_stations,
-            p.hypotheses,
-            p.max_chi2,
-            0.5,
-            0.2,
-            2.0 * sigma,
-            sigma,
-            math.radians(p.azimuth_sigma_deg),
-            3.0 * sigma,
-            p.min_stations,
-            first,
+        rows = _seed_events(
+            self.network, p, self._t[span], self._st[span], self._az[span], sub_assigned, self._t_ref, first
         )
         self._assigned[span] = sub_assigned
         self._rows = np.concatenate([self._rows, rows])
