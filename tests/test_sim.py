@@ -345,5 +345,11 @@ def test_scenario_errors_name_the_path_and_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["sim", "--scenario", str(unknown), "--out", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "regimes[0].weapon_mix.howitzer: not a weapon class of paris-2026-demo@1" in result.output
+    spaced = tmp_path / "spaced.yaml"
+    spaced.write_text(
+        "name: spaced\nstart: '2026-03-02T00:00:00Z'\nhours: 4\nid_prefix: 'a b'\nregimes: [{kind: quiet}]\n"
+    )
+    with pytest.raises(AgreementFileError, match=r"spaced\.yaml:4: id_prefix: String should match pattern"):
+        load_scenario(str(spaced))
     result = CliRunner().invoke(app, ["sim", "--scenario", "no-such-scenario", "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "armed-attack-day" in result.output

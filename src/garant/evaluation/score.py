@@ -118,7 +118,8 @@ class Truth:
             for row in csv.DictReader(fh):
                 if row["event_id"]:
                     seen.add(row["event_id"])
-        heard = set(self.detection_rows()[0])
+        with (self.truth / "detections.csv").open(encoding="utf-8") as fh:
+            heard = {row["event_id"] for row in csv.DictReader(fh)}
         with (self.truth / "blasts.csv").open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 if row["event_id"] in heard:
@@ -149,7 +150,7 @@ def _common(
     found: EventTable,
     distance_m: float,
     time_s: float,
-) -> tuple[dict[str, Any], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+) -> tuple[dict[str, Any], npt.NDArray[np.int64], npt.NDArray[np.int64], set[int]]:
     ti, fi = match_events(true.lon, true.lat, true.t, found.lon, found.lat, found.t, distance_m, time_s)
     matched_eligible = int(eligible[ti].sum())
     report: dict[str, Any] = {
@@ -164,7 +165,7 @@ def _common(
         **_prf(matched_eligible, len(found) - (len(ti) - matched_eligible), int(eligible.sum())),
     }
     keep = eligible[ti]
-    report["_excused"] = fi[~keep]
+    excused = set(fi[~keep].tolist())
     ti, fi = ti[keep], fi[keep]
     _, _, err = geodesic(true.lon[ti], true.lat[ti], found.lon[fi], found.lat[fi])
     report["location_error"] = _quantiles(err)
@@ -178,7 +179,7 @@ def _common(
         report["ellipse_95"] = {"n": int(has.sum()), "coverage": float(inside.mean()) if has.any() else None}
     else:
         report["ellipse_95"] = {"n": 0, "coverage": None}
-    return report, ti, fi
+    return report, ti, fi, excused
 
 
 def _evaluate_blasts(
@@ -190,8 +191,7 @@ def _evaluate_blasts(
     det_event = np.fromiter((index[b] for b in det_blast), dtype=np.int64, count=len(det_blast))
     n_det = np.bincount(det_event, minlength=len(true))
     eligible = n_det >= options.min_detections
-    report, ti, fi = _common("blast", true, eligible, found, distance_m, time_s)
-    del report["_excused"]
+    report, ti, fi, _ = _common("blast", true, eligible, found, distance_m, time_s)
     report["min_detections"] = options.min_detections
     # the bound, for every scored blast, from the sensors that heard it
     stations = _stations(truth)
@@ -258,7 +258,7 @@ def _evaluate_incidents(
     true = truth.incidents()
     observed = truth.observed_incidents()
     eligible = np.array([i in observed for i in true.ids])
-    report, ti, fi = _common("incident", true, eligible, found, distance_m, time_s)
+    report, ti, fi, excused = _common("incident", true, eligible, found, distance_m, time_s)
     if found.origin is not None and true.origin is not None and len(ti):
         has = np.all(np.isfinite(found.origin[fi]), axis=1) & np.array(
             [true.extra["type"][k] == "fire" for k in ti]
@@ -271,9 +271,7 @@ def _evaluate_incidents(
         )
         report["origin_error"] = _quantiles(oerr)
     report["attribution"] = _attribution(true, found, ti, fi)
-    report["classification"] = _classification(
-        true, found, ti, fi, eligible, set(report.pop("_excused").tolist())
-    )
+    report["classification"] = _classification(true, found, ti, fi, eligible, excused)
     report["false_allegations"] = _false_allegations(truth, true, found, ti, fi, assignments)
     report["recall_by_regime"] = {}
     matched = Counter(true.extra["regime"][k] for k in ti.tolist())

@@ -25,11 +25,14 @@ class EventFileError(ValueError):
     pass
 
 
-def parse_time(text: str) -> float:
+def parse_time(text: str | None) -> float:
     """Epoch seconds of an ISO 8601 time with an offset (`Z` or `+hh:mm`)."""
-    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if dt.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset")
+    try:
+        dt = datetime.fromisoformat((text or "").strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"time {text!r} is not ISO 8601") from None
+    if dt.utcoffset() is None:
+        raise ValueError(f"time {text!r} has no UTC offset (add Z)")
     return dt.timestamp()
 
 

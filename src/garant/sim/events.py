@@ -209,8 +209,7 @@ class EventGenerator:
 
     def _party_draw(self, rng: np.random.Generator, regime: Regime, n: int) -> IntArray:
         if regime.kind == "armed_attack":
-            aggressor = regime.aggressor or next(p for p in self.parties if p != self.geo.positive_party)
-            a = self.parties.index(aggressor)
+            a = self._aggressor(regime)
             others = [i for i in range(len(self.parties)) if i != a]
             pick_other = rng.random(n) >= regime.aggressor_share
             return np.where(pick_other, rng.choice(others, n), a).astype(np.int64)

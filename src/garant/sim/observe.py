@@ -386,7 +386,7 @@ class Observer:
             return
         olon = np.array([o[2] for o in observers])
         olat = np.array([o[3] for o in observers])
-        for k, inc in enumerate(window.incidents):
+        for inc in window.incidents:
             if inc.kind != "fire":
                 continue
             phys = self.s.weapon(inc.weapon_class)
@@ -437,7 +437,6 @@ class Observer:
                         weapon_class=self._confuse(rng, inc.weapon_class, po.weapon_confusion),
                     )
                     out.add(t_seen, obs, inc.id)
-            del k
 
     def _radar(self, window: Window, rng: np.random.Generator, out: Batch) -> None:
         ra = self.s.radar

@@ -355,12 +355,6 @@ class Regime(_Strict):
         return REGIME_PRESETS[self.kind][name] if own is None else own
 
 
-def _known_prefix(v: str) -> str:
-    if not v or len(v) > 48:
-        raise ValueError("id_prefix must be 1-48 characters")
-    return v
-
-
 class Scenario(_Strict):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     description: str | None = None
@@ -369,7 +363,7 @@ class Scenario(_Strict):
     start: Annotated[datetime, AfterValidator(_aware)]
     hours: Positive = Field(le=24 * 90)
     window_minutes: Positive = Field(default=60.0, le=24 * 60)
-    id_prefix: Annotated[str | None, AfterValidator(lambda v: v if v is None else _known_prefix(v))] = None
+    id_prefix: str | None = Field(default=None, min_length=1, max_length=48, pattern=r"^[\w.:@/+=-]+$")
     releasability: Level | dict[str, Level] = Field(
         default="mechanism",
         description="one level for every observation, or a level per observation kind with a `default`",

@@ -94,6 +94,7 @@ class Network:
     north: FloatArray  # grid azimuth of true north at each sensor, degrees
     transformer: pyproj.Transformer
     _neighbours: dict[float, tuple[IntArray, IntArray]] = field(default_factory=dict)
+    _tree: cKDTree | None = None
 
     @classmethod
     def from_lonlat(cls, lon: npt.ArrayLike, lat: npt.ArrayLike) -> Network:
@@ -112,11 +113,16 @@ class Network:
         north = np.degrees(np.arctan2(nx - x, ny - y))
         return cls(lon, lat, x, y, scale, north, tr)
 
+    def tree(self) -> cKDTree:
+        """A KD-tree of the sensors in the working plane, built once."""
+        if self._tree is None:
+            self._tree = cKDTree(np.column_stack([self.x, self.y]))
+        return self._tree
+
     def neighbours(self, radius_m: float) -> tuple[IntArray, IntArray]:
         """CSR lists of the stations within `radius_m` of each station (itself included)."""
         if radius_m not in self._neighbours:
-            tree = cKDTree(np.column_stack([self.x, self.y]))
-            lists = tree.query_ball_point(
+            lists = self.tree().query_ball_point(
                 np.column_stack([self.x, self.y]), radius_m * float(self.scale.max())
             )
             ptr = np.zeros(len(lists) + 1, dtype=np.int64)
@@ -240,9 +246,10 @@ def _events_from_rows(network: Network, rows: FloatArray, assignment: IntArray, 
     """Kernel rows (working plane, seconds from `t_ref`) as events on the ground."""
     lon, lat = network.to_lonlat(rows[:, EV_X], rows[:, EV_Y])
     # covariance from the plane to the ground: divide by the scale factor there (squared)
-    k2 = _scale_at(network, rows[:, EV_X], rows[:, EV_Y]) ** 2
+    near = _nearest_station(network, rows[:, EV_X], rows[:, EV_Y])
+    k2 = network.scale[near] ** 2
     major, minor, azim = ellipse_95(rows[:, EV_CXX] / k2, rows[:, EV_CXY] / k2, rows[:, EV_CYY] / k2)
-    north = _north_at(network, rows[:, EV_X], rows[:, EV_Y])
+    north = network.north[near]
     return Events(
         time=rows[:, EV_T] + t_ref,
         lon=lon,
@@ -257,17 +264,11 @@ def _events_from_rows(network: Network, rows: FloatArray, assignment: IntArray, 
 
 
 def _nearest_station(network: Network, x: FloatArray, y: FloatArray) -> IntArray:
-    tree = cKDTree(np.column_stack([network.x, network.y]))
-    _, i = tree.query(np.column_stack([x, y]))
+    """Where an event's plane-to-ground corrections are read: its nearest sensor."""
+    if not len(x):
+        return np.zeros(0, dtype=np.int64)
+    _, i = network.tree().query(np.column_stack([x, y]))
     return np.asarray(i, dtype=np.int64)
-
-
-def _scale_at(network: Network, x: FloatArray, y: FloatArray) -> FloatArray:
-    return network.scale[_nearest_station(network, x, y)] if len(x) else np.zeros(0)
-
-
-def _north_at(network: Network, x: FloatArray, y: FloatArray) -> FloatArray:
-    return network.north[_nearest_station(network, x, y)] if len(x) else np.zeros(0)
 
 
 class IncrementalAssociator:

@@ -12,13 +12,13 @@ import csv
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
+from garant.evaluation.tables import parse_time
 from garant.sim.physics import iso_times
 from garant.verify.acoustic import Events
 
@@ -112,16 +112,6 @@ def read_stations(path: Path) -> Stations:
     return Stations(ids, np.array([c[0] for c in coords]), np.array([c[1] for c in coords]))
 
 
-def _time(text: str | None) -> float:
-    try:
-        dt = datetime.fromisoformat((text or "").strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"time {text!r} is not ISO 8601") from None
-    if dt.utcoffset() is None:
-        raise ValueError(f"time {text!r} has no UTC offset (add Z)")
-    return dt.timestamp()
-
-
 def read_detections(path: Path, stations: Stations) -> Detections:
     index = {sid: i for i, sid in enumerate(stations.ids)}
 
@@ -132,7 +122,7 @@ def read_detections(path: Path, stations: Stations) -> Detections:
         azimuth = row.get("azimuth_deg") if "azimuth_deg" in cols else None
         return (
             index[sid],
-            _time(row["time"]),
+            parse_time(row["time"]),
             _number(azimuth, "azimuth_deg", 0, 360) if azimuth else math.nan,
         )
 
