@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from garant.verify.acoustic import AssociationParams
 
 
 def _default_data_dir() -> Path:
@@ -22,6 +26,8 @@ class Settings:
     `checkpoint_interval_s` (0: after every write), and by a background task of the server
     every interval. `unlogged_benchmark` turns the log off: only `make bench` uses it, to
     measure what the log costs, and `garant log audit` reports every record written so.
+    `auto_bulletin` runs the automatic bulletin after each accepted write, in the background;
+    the acoustic engine uses `acoustic_speed_ms` and `acoustic_timing_sigma_s`.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -34,6 +40,14 @@ class Settings:
     unlogged_benchmark: bool = False
     logins_per_minute: int = 10
     writes_per_minute: int = 600
+    auto_bulletin: bool = True
+    acoustic_speed_ms: float = 343.0
+    acoustic_timing_sigma_s: float = 0.025
+
+    def acoustic_params(self) -> AssociationParams:
+        from garant.verify.acoustic import AssociationParams
+
+        return AssociationParams(speed_ms=self.acoustic_speed_ms, timing_sigma_s=self.acoustic_timing_sigma_s)
 
     @property
     def key_dir(self) -> Path:
@@ -56,4 +70,7 @@ class Settings:
             unlogged_benchmark=os.environ.get("GARANT_UNLOGGED_BENCHMARK", "") == "1",
             logins_per_minute=int(os.environ.get("GARANT_LOGINS_PER_MINUTE", "10")),
             writes_per_minute=int(os.environ.get("GARANT_WRITES_PER_MINUTE", "600")),
+            auto_bulletin=os.environ.get("GARANT_AUTO_BULLETIN", "1") != "0",
+            acoustic_speed_ms=float(os.environ.get("GARANT_ACOUSTIC_SPEED_MS", "343")),
+            acoustic_timing_sigma_s=float(os.environ.get("GARANT_ACOUSTIC_TIMING_SIGMA_S", "0.025")),
         )

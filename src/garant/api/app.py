@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 import garant
-from garant.api import agreements, auth, observations
+from garant.api import agreements, auth, events, observations
 from garant.api import log as log_api
 from garant.api.problems import document_problems, install_problem_handlers, problem_response
 from garant.api.state import AppState
@@ -86,6 +86,7 @@ def create_app(
     app.router.lifespan_context = _checkpoint_loop(state)
     install_problem_handlers(app)
     app.include_router(observations.router)
+    app.include_router(events.router)
     app.include_router(agreements.router)
     app.include_router(log_api.router)
     app.include_router(auth.router)

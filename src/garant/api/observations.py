@@ -184,6 +184,7 @@ def _ingest(state: AppState, items: list[Any], who: Principal) -> BatchOutcome:
     outcome = ingest_with_retry(state.db, items, submitter=who)
     if outcome.created:
         state.after_write()
+        state.bulletin_due()
     return outcome
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,8 @@ class AppState:
     _geographies: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sign_lock: threading.Lock = field(default_factory=threading.Lock)
+    _bulletin_pending: bool = False
+    _bulletin_thread: threading.Thread | None = None
 
     def __post_init__(self) -> None:
         self.identity = LocalIdentity(self.db)
@@ -53,6 +56,42 @@ class AppState:
         checkpointer = self.checkpointer
         with self._sign_lock:
             checkpointer.after_write()
+
+    def bulletin_due(self) -> None:
+        """Observations were accepted: bring the automatic bulletin up to date in the
+        background, one run at a time (a run takes in everything accepted before it starts)."""
+        if not self.settings.auto_bulletin:
+            return
+        with self._lock:
+            self._bulletin_pending = True
+            if self._bulletin_thread is None:
+                self._bulletin_thread = threading.Thread(
+                    target=self._bulletin_loop, name="garant-bulletin", daemon=True
+                )
+                self._bulletin_thread.start()
+
+    def _bulletin_loop(self) -> None:
+        from garant.services.bulletin import update_acoustic
+
+        while True:
+            with self._lock:
+                if not self._bulletin_pending:
+                    self._bulletin_thread = None
+                    return
+                self._bulletin_pending = False
+            try:
+                update_acoustic(self.db, self.settings.acoustic_params())
+            except Exception:  # the next accepted write tries again; intake is never held up
+                logging.getLogger("garant.bulletin").exception("automatic bulletin update failed")
+
+    def bulletin_idle(self, timeout: float = 60.0) -> bool:
+        """Wait for the background bulletin run (tests and shutdown); True when none is left."""
+        with self._lock:
+            thread = self._bulletin_thread
+        if thread is not None:
+            thread.join(timeout)
+        with self._lock:
+            return self._bulletin_thread is None
 
     def current_agreement(self) -> Agreement | None:
         with self.db.read() as conn:

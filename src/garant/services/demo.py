@@ -13,8 +13,10 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
+from garant.config import Settings
 from garant.services.agreements import load_agreement_file
 from garant.services.bulk import ingest_file
+from garant.services.bulletin import update_acoustic
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 from garant.store.observations import count_observations
@@ -47,6 +49,8 @@ def load_demo(db: Database) -> str:
         return "database not empty: demo not loaded"
     stored = load_agreement_file(db, demo_files()[0])
     result = ingest_file(db, demo_observations(), "jsonl")
+    run = update_acoustic(db, Settings.from_env().acoustic_params())
     return (
-        f"demo loaded: {stored.agreement.key}, {result.accepted} observations (simulated: demo/scenario.yaml)"
+        f"demo loaded: {stored.agreement.key}, {result.accepted} observations "
+        f"(simulated: demo/scenario.yaml); automatic bulletin: {run.events_created} acoustic events"
     )

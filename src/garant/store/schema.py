@@ -88,6 +88,50 @@ observations = Table(
     ),
 )
 
+# --- the automatic bulletin; see garant.store.events ----------------------------------------
+# An event keeps its id through every revision (the CTBTO's rule): automatic updates and, later,
+# analysts' acts change its row and raise `revision`; which observations make it is kept in
+# `event_observations` (an observation explains at most one automatic event).
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("kind", String(32), nullable=False),
+    Column("evaluation_mode", String(16), nullable=False),  # automatic | manual
+    Column("status", String(16), nullable=False),  # preliminary | confirmed | reviewed | rejected
+    Column("time", UTCDateTime, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("semi_major_m", Float, nullable=False),
+    Column("semi_minor_m", Float, nullable=False),
+    Column("azimuth_deg", Float, nullable=False),
+    Column("rms_s", Float, nullable=False),
+    Column("n_observations", Integer, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_events_time_seq", "time", "seq"),
+    Index("ix_events_kind_time", "kind", "time"),
+)
+
+event_observations = Table(
+    "event_observations",
+    metadata,
+    Column("observation_id", String(36), ForeignKey("observations.id"), primary_key=True),
+    Column("event_id", String(36), ForeignKey("events.id"), nullable=False),
+    Index("ix_event_observations_event_id", "event_id"),
+)
+
+pipeline_state = Table(
+    "pipeline_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("last_leaf", BigInteger, nullable=False),  # the last transparency-log leaf taken in
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
 # --- the transparency log (RFC 9162); see garant.store.log ---------------------------------
 
 log_head = Table(

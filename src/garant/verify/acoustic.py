@@ -293,6 +293,48 @@ class IncrementalAssociator:
         self._rows = np.zeros((0, N_EV_COLS))
         self._t_ref: float | None = None
 
+    def restore(
+        self,
+        station: npt.ArrayLike,
+        time_s: npt.ArrayLike,
+        azimuth_deg: npt.ArrayLike | None,
+        event: npt.ArrayLike,
+        event_lon: npt.ArrayLike,
+        event_lat: npt.ArrayLike,
+        event_time_s: npt.ArrayLike,
+    ) -> None:
+        """Start from a state kept elsewhere (the server's bulletin): detections, the event
+        each belongs to (`event[i]`, an index into the event arrays, or -1) and where those
+        events were. Each event is located again from its detections, starting there, so a
+        restored associator continues exactly as the one that made the state would have.
+        Event ids are the indices of the event arrays; later `add` calls continue after them."""
+        if len(self._t):
+            raise ValueError("restore needs a fresh associator")
+        st = np.asarray(station, dtype=np.int64)
+        t = np.asarray(time_s, dtype=np.float64)
+        ev = np.asarray(event, dtype=np.int64)
+        az = np.full(len(t), np.nan) if azimuth_deg is None else np.asarray(azimuth_deg, dtype=np.float64)
+        e_lon, e_lat, e_t = (np.asarray(v, dtype=np.float64) for v in (event_lon, event_lat, event_time_s))
+        if not (len(st) == len(t) == len(az) == len(ev)) or not (len(e_lon) == len(e_lat) == len(e_t)):
+            raise ValueError("detection arrays and event arrays must each have one length")
+        if len(st) and (st.min() < 0 or st.max() >= len(self.network.x)):
+            raise ValueError("station index out of range")
+        if len(ev) and (ev.min() < -1 or ev.max() >= len(e_t)):
+            raise ValueError("event index out of range")
+        if not len(t):
+            return
+        self._t_ref = float(min(t.min(), e_t.min() if len(e_t) else t.min()))
+        order = np.argsort(t, kind="stable")
+        self._t = t[order] - self._t_ref
+        self._st = st[order]
+        self._az = np.mod(az[order] + self.network.north[self._st], 360.0)
+        self._number = order.astype(np.int64)
+        self._assigned = ev[order]
+        x, y = self.network.transformer.transform(e_lon, e_lat)
+        self._rows = np.zeros((len(e_t), N_EV_COLS))
+        self._rows[:, EV_X], self._rows[:, EV_Y], self._rows[:, EV_T] = x, y, e_t - self._t_ref
+        self._relocate(set(range(len(e_t))))
+
     def add(
         self, station: npt.ArrayLike, time_s: npt.ArrayLike, azimuth_deg: npt.ArrayLike | None = None
     ) -> tuple[list[int], list[int]]:
@@ -365,8 +407,20 @@ class IncrementalAssociator:
                 self._assigned[k] = e
                 gained.add(e)
                 break
-        for e in gained:
-            members = np.flatnonzero(self._assigned == e)
+        self._relocate(gained)
+        return gained
+
+    def _relocate(self, events: set[int]) -> None:
+        p = self.params
+        net = self.network
+        t_ref = self._t_ref or 0.0
+        wanted = np.fromiter(events, dtype=np.int64, count=len(events))
+        rows = np.flatnonzero(np.isin(self._assigned, wanted))
+        if not len(rows):
+            return
+        rows = rows[np.argsort(self._assigned[rows], kind="stable")]
+        ids, starts = np.unique(self._assigned[rows], return_index=True)
+        for e, members in zip(ids, np.split(rows, starts[1:]), strict=True):
             self._rows[e] = locate_kernel(
                 self._rows[e],
                 members,
@@ -381,7 +435,6 @@ class IncrementalAssociator:
                 p.timing_sigma_s,
                 math.radians(p.azimuth_sigma_deg),
             )
-        return gained
 
     def events(self) -> tuple[list[int], Events]:
         """Every event found so far, with its id; `assignment` follows the order detections came in."""

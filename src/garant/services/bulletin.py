@@ -1,0 +1,174 @@
+"""The automatic bulletin's acoustic part: detections in the store -> located events in the store.
+
+Runs the same engine as `garant associate` (`garant.verify.acoustic.IncrementalAssociator`),
+fed from the database instead of files. Each run takes the acoustic detections accepted since
+the last run (a watermark on the transparency log: `garant.store.events.watermark`), restores
+from the store only what they can touch (the live events whose origin time is within a travel
+time of them, with their detections, and the detections no event has taken nearby), adds the
+new ones, and writes back:
+events that gained detections are relocated and keep their id (revision + 1), new events get a
+new id, and each detection is linked to the event it explains. History outside that window is
+not read again. Two runs at once cannot both write: the watermark moves only from the value a
+run started from, so the second rolls back and starts over from the first one's result.
+
+A sensor is a sensor id of a nation *where it stood* (its reported position): a sensor that is
+moved becomes another station for the engine, as it is physically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+
+from garant.domain.ids import new_ids
+from garant.store import events as ev_store
+from garant.store.db import Database
+from garant.verify.acoustic import AssociationParams, IncrementalAssociator, Network
+
+PIPELINE = "acoustic"
+
+
+@dataclass
+class RunReport:
+    detections: int = 0
+    events_created: int = 0
+    events_updated: int = 0
+    linked: int = 0
+    batches: int = 0
+    created_ids: list[str] = field(default_factory=list)
+
+
+class StaleWatermark(RuntimeError):
+    """Another run advanced the bulletin while this one worked; its writes were rolled back."""
+
+
+def _epoch(t: datetime) -> float:
+    return t.timestamp()
+
+
+def _when(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def update_acoustic(
+    db: Database,
+    params: AssociationParams | None = None,
+    batch: int = 250_000,
+    progress: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Take in every acoustic detection accepted since the last run; returns what changed.
+    `progress` is called with the number of detections taken in after each batch."""
+    p = params or AssociationParams()
+    report = RunReport()
+    while True:
+        for _attempt in range(5):
+            try:
+                done = _one_batch(db, p, batch, report)
+                break
+            except StaleWatermark:
+                continue
+        else:
+            raise StaleWatermark("the bulletin kept moving under this run; try again")
+        if done is None:
+            return report
+        report.batches += 1
+        if progress is not None:
+            progress(done)
+
+
+def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport) -> int | None:
+    with db.write() as conn:
+        seen = ev_store.watermark(conn, PIPELINE)
+        new, upto = ev_store.new_detections(conn, seen, batch)
+        if not new:
+            if upto > seen and not ev_store.advance_watermark(conn, PIPELINE, seen, upto, datetime.now(UTC)):
+                raise StaleWatermark
+            return None
+        reach = p.max_range_m / float(p.speeds().min())
+        tol = 4.0 * p.timing_sigma_s
+        t_new = np.array([_epoch(d.time) for d in new])
+        lo, hi = float(t_new.min()), float(t_new.max())
+        stored, free = ev_store.context(
+            conn,
+            _when(lo - reach - tol),
+            _when(hi + tol),
+            _when(lo - 2.0 * reach),
+            _when(hi + 2.0 * reach),
+        )
+        new_ids_set = {d.id for d in new}
+        free = [d for d in free if d.id not in new_ids_set]
+        old = [d for e in stored for d in e.members] + free
+        sensors: dict[tuple[str, str, float, float], int] = {}
+        for d in old + new:
+            sensors.setdefault(d.sensor, len(sensors))
+        keys = list(sensors)
+        network = Network.from_lonlat([k[2] for k in keys], [k[3] for k in keys])
+        assoc = IncrementalAssociator(network, p)
+        membership = [i for i, e in enumerate(stored) for _ in e.members] + [-1] * len(free)
+        assoc.restore(
+            [sensors[d.sensor] for d in old],
+            [_epoch(d.time) for d in old],
+            [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in old],
+            membership,
+            [e.lon for e in stored],
+            [e.lat for e in stored],
+            [_epoch(e.time) for e in stored],
+        )
+        gained, created = assoc.add(
+            [sensors[d.sensor] for d in new],
+            t_new,
+            [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in new],
+        )
+        _, located = assoc.events()
+        now = datetime.now(UTC)
+        fresh = dict(zip(created, new_ids(len(created)), strict=True))
+        ids = [e.id for e in stored]
+
+        def row(k: int) -> dict[str, object]:
+            return {
+                "time": _when(float(located.time[k])),
+                "lon": float(located.lon[k]),
+                "lat": float(located.lat[k]),
+                "semi_major_m": float(located.semi_major_m[k]),
+                "semi_minor_m": float(located.semi_minor_m[k]),
+                "azimuth_deg": float(located.azimuth_deg[k]),
+                "rms_s": float(located.rms_s[k]),
+                "n_observations": int(located.n_detections[k]),
+                "updated_at": now,
+            }
+
+        ev_store.insert_events(
+            conn,
+            [
+                {
+                    **row(k),
+                    "id": fresh[k],
+                    "kind": "acoustic",
+                    "evaluation_mode": "automatic",
+                    "status": "preliminary",
+                    "revision": 1,
+                    "created_at": now,
+                }
+                for k in created
+            ],
+        )
+        ev_store.update_events(conn, [{**row(k), "id": ids[k]} for k in gained])
+        everyone = old + new
+        pairs = []
+        n_members = len(old) - len(free)
+        for i in range(n_members, len(everyone)):  # free and new detections that found an event
+            k = int(located.assignment[i])
+            if k >= 0:
+                pairs.append((everyone[i].id, fresh.get(k) or ids[k]))
+        ev_store.link(conn, pairs)
+        if not ev_store.advance_watermark(conn, PIPELINE, seen, upto, now):
+            raise StaleWatermark
+    report.detections += len(new)
+    report.events_created += len(created)
+    report.events_updated += len(gained)
+    report.linked += len(pairs)
+    report.created_ids += [fresh[k] for k in created]
+    return len(new)
