@@ -68,3 +68,37 @@ def associate_command(
         f"{len(events)} events from {n_assoc} of {len(det.ids)} detections at {len(st.ids)} stations "
         f"in {time.perf_counter() - began:.1f} s -> {out / 'events.csv'}, {out / 'assignments.csv'}"
     )
+
+
+pipeline_app = typer.Typer(help="The automatic bulletin, built from the store.", no_args_is_help=True)
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    batch: Annotated[int, typer.Option(help="detections taken in per transaction", min=1)] = 250_000,
+) -> None:
+    """Bring the automatic bulletin up to date with every observation accepted since the last
+    run (the server does this by itself after each write; this is for loads done offline).
+    Uses GARANT_ACOUSTIC_SPEED_MS and GARANT_ACOUSTIC_TIMING_SIGMA_S."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from garant.config import Settings
+    from garant.services.bulletin import PIPELINE, update_acoustic
+    from garant.store import events as ev_store
+    from garant.store.db import migrate, open_database
+
+    settings = Settings.from_env()
+    db = open_database(settings.database_url)
+    migrate(db)
+    with db.read() as conn:
+        pending = ev_store.pending_count(conn, ev_store.watermark(conn, PIPELINE))
+    t0 = time.perf_counter()
+    columns = (TextColumn("acoustic"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("acoustic", total=pending)
+        report = update_acoustic(db, settings.acoustic_params(), batch, lambda n: bar.advance(task, n))
+    console.print(
+        f"{report.detections} acoustic detections taken in: {report.events_created} new events, "
+        f"{report.events_updated} updated, {report.linked} detections linked "
+        f"in {time.perf_counter() - t0:.1f} s"
+    )

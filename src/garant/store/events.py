@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, exists, insert, literal_column, not_, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, insert, literal_column, not_, or_, select, update
 
 from garant.domain.access import Principal
 from garant.store.access import visible_observations
@@ -104,6 +104,20 @@ def new_detections(conn: Connection, after_leaf: int, limit: int) -> tuple[list[
         return [_detection(r) for r in rows], int(rows[-1].idx)
     end = conn.execute(select(log_leaves.c.idx).order_by(log_leaves.c.idx.desc()).limit(1)).scalar()
     return [_detection(r) for r in rows], max(after_leaf, -1 if end is None else int(end))
+
+
+def pending_count(conn: Connection, after_leaf: int) -> int:
+    """How many acoustic detections were logged after leaf `after_leaf` (for a progress bar)."""
+    q = (
+        select(func.count())
+        .select_from(log_leaves.join(observations, observations.c.id == log_leaves.c.record_id))
+        .where(
+            log_leaves.c.idx > after_leaf,
+            log_leaves.c.record_type == "observation",
+            observations.c.kind == ACOUSTIC,
+        )
+    )
+    return int(conn.execute(q).scalar_one())
 
 
 @dataclass
