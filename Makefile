@@ -42,7 +42,14 @@ typecheck: $(VENV)/.installed-test
 test: system-deps $(VENV)/.installed-test lint typecheck
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-bench: $(VENV)/.installed-test
+PEERS := .venv-peers
+
+$(PEERS)/.installed: bench/requirements-peers.txt
+	$(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q -r bench/requirements-peers.txt
+	touch $@
+
+bench: $(VENV)/.installed-test $(PEERS)/.installed
 	$(BIN)/python bench/run.py
 
 clean-db:

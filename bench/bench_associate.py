@@ -1,14 +1,18 @@
-"""Acoustic association: wall time, detections per second, peak memory and quality on
-simulated inputs (the flare-up day and the armed-attack day).
+"""Acoustic association: Garant's engine against PyOcto and GaMMA, on the same inputs.
 
-Each run is a fresh process: it reads the simulator's `stations.csv` and `detections.csv`,
-warms the compiled kernels on a tiny input (their cache load is not the engine's speed), then
-associates and locates; `garant eval --level blast` scores the events. Peers (PyOcto, GaMMA)
-are not in this run yet: see docs/acoustic-association.md.
+Three sizes of the armed-attack day along the whole line (same stations, same detections for
+every engine): small (the first 4 minutes, ~250 blasts), medium (the first 90 minutes, ~5,000
+blasts and ~50,000 detections) and large (the whole day, ~880,000 detections). Each engine
+runs in a fresh process: Garant after warming its compiled kernels on a tiny input, the peers
+in their own venv (`.venv-peers`, see `bench/peers.py`) with a limit of `PEER_LIMIT_S` each;
+a run over the limit is reported as such. `garant eval --level blast` scores every output.
+The peers' parameters (`PYOCTO`, `GAMMA`) are the best of a sweep on a separate input (the
+first 2 minutes), documented in docs/acoustic-association.md.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -17,7 +21,33 @@ from typing import Any
 
 import orjson
 
-INPUTS = (("flare-up", 3), ("armed-attack-day", 1))
+ROOT = Path(__file__).resolve().parents[1]
+PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
+PEER_LIMIT_S = 600
+SIZES = (("small", 0.07), ("medium", 1.5), ("large", 24.0))
+SCENARIO, SEED = "armed-attack-day", 1
+
+# Seismic units (see bench/peers.py): distances x 17.8, so 2.5 units = 140 m, 0.5 = 28 m.
+PYOCTO: dict[str, Any] = {
+    "tolerance_s": 0.1,
+    "pick_match_tolerance": 0.1,
+    "min_node_size": 2.5,
+    "min_node_size_location": 0.5,
+    "location_split_depth": 10,
+    "location_split_return": 7,
+    "min_interevent_time": 0.001,
+    "n_picks": 6,
+    "min_pick_fraction": 0,
+    "time_slicing": 300,
+    "n_threads": 2,
+}
+GAMMA: dict[str, Any] = {
+    "dbscan_eps": 24.0,
+    "min_picks_per_eq": 5,
+    "max_sigma11": 0.3,
+    "oversample_factor": 4,
+    "covariance_prior": [0.05],
+}
 
 _SIM = r"""
 import sys
@@ -25,7 +55,7 @@ from pathlib import Path
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
 sc, path = load_scenario(sys.argv[1], int(sys.argv[3]))
-run_scenario(sc, Path(sys.argv[2]), scenario_file=path)
+run_scenario(sc.model_copy(update={"hours": float(sys.argv[4])}), Path(sys.argv[2]), scenario_file=path)
 """
 
 _ASSOC = r"""
@@ -60,36 +90,93 @@ def _run(code: str, *args: str) -> str:
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
 
 
-def run() -> dict[str, Any]:
+def _quality(root: Path, events: Path) -> dict[str, Any]:
     from garant.evaluation.score import EvalOptions, evaluate
 
-    results: dict[str, Any] = {}
-    for name, seed in INPUTS:
+    q = evaluate(root, events, None, EvalOptions("blast"))
+    median, ratio, cover = q["location_error"]["median_m"], q["cramer_rao"], q["ellipse_95"]["coverage"]
+    return {
+        "true_scored": q["true_events_scored"],
+        "precision": round(q["precision"], 3),
+        "recall": round(q["recall"], 3),
+        "f1": round(q["f1"], 3),
+        "median_error_m": None if median is None else round(median, 1),
+        "median_error_over_crb": None
+        if ratio.get("median_error_over_bound") is None
+        else round(ratio["median_error_over_bound"], 2),
+        "ellipse_95_coverage": None if cover is None else round(cover, 3),
+    }
+
+
+def _garant(root: Path) -> dict[str, Any]:
+    r = orjson.loads(_run(_ASSOC, str(root)))
+    return {
+        "engine_s": round(r["engine_s"], 2),
+        "detections_per_s": round(r["detections"] / r["engine_s"]),
+        "peak_rss_mb": round(r["peak_rss_mb"]),
+        "events": r["events"],
+        **_quality(root, root / "assoc" / "events.csv"),
+    }
+
+
+def _peer(name: str, root: Path, params: dict[str, Any], detections: int) -> dict[str, Any]:
+    out = root / name
+    try:
+        done = subprocess.run(
+            [
+                str(PEERS_PYTHON),
+                str(ROOT / "bench" / "peers.py"),
+                name,
+                str(root),
+                str(out),
+                json.dumps(params),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=PEER_LIMIT_S,
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": f"did not finish in {PEER_LIMIT_S} s"}
+    except subprocess.CalledProcessError as exc:
+        return {"status": f"failed: {exc.stderr.strip().splitlines()[-1] if exc.stderr.strip() else exc}"}
+    r = json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        "engine_s": round(r["wall_s"], 2),
+        "detections_per_s": round(detections / r["wall_s"]),
+        "peak_rss_mb": round(max(r["peak_rss_mb"], r["peak_children_rss_mb"])),
+        "events": r["events"],
+        **_quality(root, out / "events.csv"),
+    }
+
+
+def run(sizes: tuple[tuple[str, float], ...] = SIZES) -> dict[str, Any]:
+    results: dict[str, Any] = {"peers_available": PEERS_PYTHON.exists(), "pyocto": PYOCTO, "gamma": GAMMA}
+    for size, hours in sizes:
         with tempfile.TemporaryDirectory(prefix="garant-bench-assoc-") as tmp:
             root = Path(tmp)
-            _run(_SIM, name, tmp, str(seed))
-            r = orjson.loads(_run(_ASSOC, tmp))
-            q = evaluate(root, root / "assoc" / "events.csv", None, EvalOptions("blast"))
-            row = {
-                "detections": r["detections"],
-                "engine_s": round(r["engine_s"], 2),
-                "read_s": round(r["read_s"], 2),
-                "detections_per_s": round(r["detections"] / r["engine_s"]),
-                "peak_rss_mb": round(r["peak_rss_mb"]),
-                "events": r["events"],
-                "true_scored": q["true_events_scored"],
-                "precision": round(q["precision"], 3),
-                "recall": round(q["recall"], 3),
-                "f1": round(q["f1"], 3),
-                "median_error_m": round(q["location_error"]["median_m"], 1),
-                "median_error_over_crb": round(q["cramer_rao"]["median_error_over_bound"], 2),
-                "ellipse_95_coverage": round(q["ellipse_95"]["coverage"], 3),
-            }
-            results[f"{name} (seed {seed})"] = row
-            print(f"associate {name}: {row}", file=sys.stderr)
+            _run(_SIM, SCENARIO, tmp, str(SEED), str(hours))
+            with (root / "detections.csv").open() as fh:
+                detections = sum(1 for _ in fh) - 1
+            row: dict[str, Any] = {"hours": hours, "detections": detections, "garant": _garant(root)}
+            print(f"associate {size}: garant {row['garant']}", file=sys.stderr)
+            if PEERS_PYTHON.exists():
+                row["pyocto"] = _peer("pyocto", root, PYOCTO, detections)
+                print(f"associate {size}: pyocto {row['pyocto']}", file=sys.stderr)
+                row["gamma"] = _peer("gamma", root, GAMMA, detections)
+                print(f"associate {size}: gamma {row['gamma']}", file=sys.stderr)
+                for peer in ("pyocto", "gamma"):
+                    if "f1" in row[peer]:
+                        g, o = row["garant"], row[peer]
+                        row[f"vs_{peer}"] = {
+                            "throughput_ratio": round(g["detections_per_s"] / o["detections_per_s"], 1),
+                            "f1_difference": round(g["f1"] - o["f1"], 3),
+                        }
+            results[size] = row
     return results
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    print(orjson.dumps(run(), option=orjson.OPT_INDENT_2).decode())
+    sys.path.insert(0, str(ROOT))
+    chosen = tuple(s for s in SIZES if s[0] in sys.argv[1:]) or SIZES
+    print(orjson.dumps(run(chosen), option=orjson.OPT_INDENT_2).decode())

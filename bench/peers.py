@@ -61,7 +61,13 @@ def _write(
     times = pd.to_datetime(ev.t.to_numpy() * 1e9, utc=True).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     ids = [f"peer-{int(i):07d}" for i in ev.idx]
     pd.DataFrame(
-        {"event_id": ids, "time": times, "lon": np.round(lon, 6), "lat": np.round(lat, 6), "n_detections": ev.n}
+        {
+            "event_id": ids,
+            "time": times,
+            "lon": np.round(lon, 6),
+            "lat": np.round(lat, 6),
+            "n_detections": ev.n,
+        }
     ).to_csv(out / "events.csv", index=False)
     names = dict(zip(ev.idx.astype(int), ids, strict=True))
     pd.DataFrame(
@@ -80,7 +86,10 @@ def run_pyocto(root: Path, out: Path, params: dict[str, Any]) -> dict[str, Any]:
     p = dict(params)
     cutoff = p.pop("association_cutoff_km", 400.0)
     model = pyocto.VelocityModel0D(
-        p_velocity=speed, s_velocity=speed / 1.73, tolerance=p.pop("tolerance_s"), association_cutoff_distance=cutoff
+        p_velocity=speed,
+        s_velocity=speed / 1.73,
+        tolerance=p.pop("tolerance_s"),
+        association_cutoff_distance=cutoff,
     )
     margin = cutoff
     assoc = pyocto.OctoAssociator(
@@ -100,7 +109,9 @@ def run_pyocto(root: Path, out: Path, params: dict[str, Any]) -> dict[str, Any]:
     events, assignments = assoc.associate(picks, st)
     wall = time.perf_counter() - t0
     if len(events):
-        ev = pd.DataFrame({"idx": events.idx, "t": events.time, "x": events.x, "y": events.y, "n": events.picks})
+        ev = pd.DataFrame(
+            {"idx": events.idx, "t": events.time, "x": events.x, "y": events.y, "n": events.picks}
+        )
         asg = pd.DataFrame({"pick": assignments.pick_idx, "idx": assignments.event_idx})
     else:
         ev = pd.DataFrame({"idx": [], "t": [], "x": [], "y": [], "n": []})
