@@ -24,8 +24,20 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
 PEER_LIMIT_S = 600
-SIZES = (("small", 0.07), ("medium", 1.5), ("large", 24.0))
 SCENARIO, SEED = "armed-attack-day", 1
+Input = tuple[str, str, int, float, dict[str, float]]  # name, scenario, seed, hours, acoustic overrides
+SIZES: tuple[Input, ...] = (
+    ("small", SCENARIO, SEED, 0.07, {}),
+    ("medium", SCENARIO, SEED, 1.5, {}),
+    ("large", SCENARIO, SEED, 24.0, {}),
+)
+# By regime (the sizes above are barrages): a quiet day's isolated shots, without false
+# detections and with 20% of them false (the rate that makes 20% on this day), and the flare-up.
+REGIMES: tuple[Input, ...] = (
+    ("isolated shots", "quiet-day", 1, 24.0, {"false_per_sensor_hour": 0.0}),
+    ("isolated shots, 20% false", "quiet-day", 1, 24.0, {"false_per_sensor_hour": 0.0245}),
+    ("flare-up", "flare-up", 3, 24.0, {}),
+)
 
 # Seismic units (see bench/peers.py): distances x 17.8, so 2.5 units = 140 m, 0.5 = 28 m.
 PYOCTO: dict[str, Any] = {
@@ -54,8 +66,11 @@ import sys
 from pathlib import Path
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
+import orjson
 sc, path = load_scenario(sys.argv[1], int(sys.argv[3]))
-run_scenario(sc.model_copy(update={"hours": float(sys.argv[4])}), Path(sys.argv[2]), scenario_file=path)
+acoustic = sc.acoustic.model_copy(update=orjson.loads(sys.argv[5]))
+sc = sc.model_copy(update={"hours": float(sys.argv[4]), "acoustic": acoustic})
+run_scenario(sc, Path(sys.argv[2]), scenario_file=path)
 """
 
 _ASSOC = r"""
@@ -150,15 +165,24 @@ def _peer(name: str, root: Path, params: dict[str, Any], detections: int) -> dic
     }
 
 
-def run(sizes: tuple[tuple[str, float], ...] = SIZES) -> dict[str, Any]:
+def run(
+    inputs: tuple[tuple[str, str, int, float, dict[str, float]], ...] = SIZES + REGIMES,
+) -> dict[str, Any]:
     results: dict[str, Any] = {"peers_available": PEERS_PYTHON.exists(), "pyocto": PYOCTO, "gamma": GAMMA}
-    for size, hours in sizes:
+    for size, scenario, seed, hours, acoustic in inputs:
         with tempfile.TemporaryDirectory(prefix="garant-bench-assoc-") as tmp:
             root = Path(tmp)
-            _run(_SIM, SCENARIO, tmp, str(SEED), str(hours))
+            _run(_SIM, scenario, tmp, str(seed), str(hours), json.dumps(acoustic))
             with (root / "detections.csv").open() as fh:
                 detections = sum(1 for _ in fh) - 1
-            row: dict[str, Any] = {"hours": hours, "detections": detections, "garant": _garant(root)}
+            with (root / "truth" / "detections.csv").open() as fh:
+                false = detections - (sum(1 for _ in fh) - 1)
+            row: dict[str, Any] = {
+                "input": f"{scenario} seed {seed}, {hours:g} h, acoustic {acoustic or 'as in the scenario'}",
+                "detections": detections,
+                "false_fraction": round(false / detections, 3),
+                "garant": _garant(root),
+            }
             print(f"associate {size}: garant {row['garant']}", file=sys.stderr)
             if PEERS_PYTHON.exists():
                 row["pyocto"] = _peer("pyocto", root, PYOCTO, detections)
@@ -178,5 +202,6 @@ def run(sizes: tuple[tuple[str, float], ...] = SIZES) -> dict[str, Any]:
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
-    chosen = tuple(s for s in SIZES if s[0] in sys.argv[1:]) or SIZES
+    everything = SIZES + REGIMES
+    chosen = tuple(s for s in everything if s[0] in sys.argv[1:]) or everything
     print(orjson.dumps(run(chosen), option=orjson.OPT_INDENT_2).decode())

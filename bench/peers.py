@@ -182,7 +182,7 @@ def main() -> None:
     result = (run_pyocto if peer == "pyocto" else run_gamma)(root, out, params)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["peak_children_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps(result))
+    print("\n" + json.dumps(result))  # on its own line: GaMMA prints progress dots without one
 
 
 if __name__ == "__main__":
