@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 import yaml
+from pyproj import Geod
 
 from garant.services.demo import demo_files
 
@@ -76,3 +78,32 @@ def make(kind: str = "sighting", i: int = 0, weapon_class: str | None = None, **
     }
     obs.update(over)
     return obs
+
+
+def blast_detections(
+    lon: float, lat: float, when: float, prefix: str, n: int = 7, **over: Any
+) -> list[dict[str, Any]]:
+    """Exact arrivals (343 m/s, the server's default) of one blast at `n` sensors on a 3-4.5 km
+    ring around it; `over` sets further fields of every detection (nation, releasability...)."""
+    out = []
+    for k in range(n):
+        az, dist = 360.0 * k / n, 3_000.0 + 500.0 * (k % 4)
+        slon, slat, _ = Geod(ellps="WGS84").fwd(lon, lat, az, dist)
+        arrival = datetime.fromtimestamp(when + dist / 343.0, UTC)
+        obs = {
+            "kind": "acoustic_detection",
+            "client_id": f"{prefix}-{when:.0f}-{k}",
+            "source_id": f"{prefix}-sensor-{k}",
+            "sensor_id": f"{prefix}-sensor-{k}",
+            "observed_at": arrival.isoformat().replace("+00:00", "Z"),
+            "lon": round(slon, 7),
+            "lat": round(slat, 7),
+            "nation": "US",
+            "location_uncertainty_m": 5.0,
+            "reliability": "A",
+            "credibility": 2,
+            "releasability": "mechanism",
+        }
+        obs.update(over)
+        out.append(obs)
+    return out

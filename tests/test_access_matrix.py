@@ -18,6 +18,7 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,13 +26,15 @@ from fastapi.testclient import TestClient
 
 from garant.api.app import create_app
 from garant.config import Settings
-from garant.domain.access import ANONYMOUS, OrgKind, Principal, Role, may_see
+from garant.domain.access import ANONYMOUS, SYSTEM, OrgKind, Principal, Role, may_see
 from garant.services import identity
+from garant.services.bulletin import update_acoustic
 from garant.services.demo import demo_files
 from garant.services.intake import ingest
+from garant.store import events as ev_store
 from garant.store.db import Database
 
-from .factories import make
+from .factories import blast_detections, make
 
 ORIGINS = ("MECH", "US", "FR", "UA", "RU")
 LEVELS: dict[str, tuple[str, list[str]]] = {
@@ -77,6 +80,7 @@ class World:
     records: list[Record]
     principals: dict[str, Principal]
     tokens: dict[str, str]
+    events: dict[str, list[Record]]  # bulletin event id -> the records (detections) it is made of
 
 
 def _principal(name: str, spec: tuple[Role, str, OrgKind, str] | None) -> Principal:
@@ -126,6 +130,41 @@ def _dataset(db: Database) -> list[Record]:
     return records
 
 
+def _bulletin(db: Database) -> tuple[list[Record], dict[str, list[Record]]]:
+    """One blast heard by six sensors per origin and level, and one heard by three public and
+    three originator-only US sensors; the automatic bulletin makes an event of each."""
+    blasts: list[list[tuple[str, str, list[str]]]] = [
+        [(origin, level, rel_to)] * 6 for origin in ORIGINS for level, rel_to in LEVELS.values()
+    ]
+    blasts.append([("US", "public", [])] * 3 + [("US", "originator", [])] * 3)
+    items, records = [], []
+    for b, members in enumerate(blasts):
+        when = datetime(2026, 3, 1, 6, tzinfo=UTC).timestamp() + 120 * b
+        for k, (obs, (origin, level, rel_to)) in enumerate(
+            zip(blast_detections(36.0 + 0.1 * b, 48.3, when, f"mx{b}", n=6), members, strict=True)
+        ):
+            marker = f"mkb{b:03d}{k}{uuid.uuid4().hex[:10]}"
+            obs.update(nation=origin, releasability=level, rel_to=rel_to, note=f"detection {marker}")
+            obs["client_id"] = f"cid-{marker}"
+            items.append(obs)
+            records.append(Record("", obs["client_id"], marker, origin, level, rel_to))
+    outcome = ingest(db, items)
+    assert outcome.created == len(items), outcome.errors
+    for r, result in zip(records, outcome.results, strict=True):
+        r.id = result.id
+    report = update_acoustic(db)
+    assert report.events_created == len(blasts), report
+    by_id = {r.id: r for r in records}
+    events: dict[str, list[Record]] = {}
+    with db.read() as conn:
+        for event_id in report.created_ids:
+            row = ev_store.get_event(conn, event_id, SYSTEM)
+            assert row is not None
+            events[event_id] = [by_id[o] for o in row["observations"]]
+    assert sorted(len(m) for m in events.values()) == [6] * len(blasts)
+    return records, events
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from .conftest import demo_database
@@ -139,6 +178,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         for nation in members:
             identity.set_group_member(db, group, nation, True)
     records = _dataset(db)
+    detections, events = _bulletin(db)
+    records += detections
     principals, tokens = {}, {}
     for name, spec in PRINCIPALS.items():
         principals[name] = _principal(name, spec)
@@ -148,7 +189,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             tokens[name] = identity.create_token(db, name, None, "matrix")[1]
     settings = Settings(data_dir=tmp, database_url=url, writes_per_minute=100_000, logins_per_minute=100_000)
     with TestClient(create_app(settings, db), raise_server_exceptions=False) as client:
-        yield World(client, db, records, principals, tokens)
+        yield World(client, db, records, principals, tokens, events)
     db.dispose()
 
 
@@ -180,6 +221,10 @@ def _calls(world: World, who: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield "GET", "/api/v1/log/bundle", {"params": {"id": [obs_id]}}
     if mine:
         yield "GET", "/api/v1/log/bundle", {"params": {"id": mine}}
+    for params in ({"limit": 10_000}, {"limit": 3}, {"limit": 10_000, "status": "preliminary"}):
+        yield "GET", "/api/v1/events", {"params": params}
+    for event_id in [*world.events, str(uuid.uuid4())]:
+        yield "GET", "/api/v1/events/{event_id}", {"path": {"event_id": event_id}}
     yield "GET", "/api/v1/agreements", {}
     yield "GET", "/api/v1/agreements/current", {}
     yield "GET", "/api/v1/agreements/{key}", {"path": {"key": agreement_key}}
@@ -218,7 +263,7 @@ def _send(world: World, who: str, method: str, path: str, kw: dict[str, Any]) ->
     args = {k: v for k, v in kw.items() if k in ("params", "json", "content")}
     responses = [world.client.request(method, url, headers=headers, **args)]
     # follow pagination to the end: every page is a response that could leak
-    while responses[-1].status_code == 200 and path == "/api/v1/observations":
+    while responses[-1].status_code == 200 and path in ("/api/v1/observations", "/api/v1/events"):
         nxt = responses[-1].json()["links"]["next"]
         if not nxt:
             break
@@ -248,6 +293,12 @@ def test_no_route_leaks_a_record_to_anyone_it_is_not_released_to(world: World, r
         hidden = [r for r in world.records if not may_see(principal, r.releasability, r.nation, r.rel_to)]
         visible = [r for r in world.records if r not in hidden]
         secrets = {s: r for r in hidden for s in (r.id, r.client_id, r.marker)}
+        # an event is secret from whoever may not see one of its detections
+        hidden_ids = {r.id for r in hidden}
+        for event_id, members in world.events.items():
+            blocked = [r for r in members if r.id in hidden_ids]
+            if blocked:
+                secrets[event_id] = blocked[0]
         pattern = re.compile("|".join(re.escape(s) for s in secrets)) if secrets else None
         for method, path, kw in _calls(world, who):
             covered.add((method, path))
@@ -281,6 +332,13 @@ def test_no_route_leaks_a_record_to_anyone_it_is_not_released_to(world: World, r
             assert got & mine == {r.client_id for r in visible}, who
         else:
             assert not visible, (who, listing[0].status_code)
+        # and the bulletin exactly the events all of whose detections are visible
+        shown = _send(world, who, "GET", "/api/v1/events", {"params": {"limit": 10_000}})
+        expected = {e for e, members in world.events.items() if all(r.id not in hidden_ids for r in members)}
+        if shown[0].status_code == 200:
+            assert {f["id"] for f in shown[0].json()["features"]} == expected, who
+        else:
+            assert not expected, (who, shown[0].status_code)
     missing = operations - covered
     record_property("endpoints_covered", f"{len(operations - missing)}/{len(operations)}")
     record_property("leaks", len(leaks))

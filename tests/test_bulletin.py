@@ -24,15 +24,18 @@ from garant.domain.access import ANONYMOUS, SYSTEM
 from garant.evaluation.score import EvalOptions, evaluate
 from garant.evaluation.tables import parse_time
 from garant.services.agreements import load_agreement_file
-from garant.services.bulletin import update_acoustic
+from garant.services.bulletin import _stations, update_acoustic
 from garant.services.demo import demo_files
 from garant.services.intake import ingest_with_retry
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
 from garant.store import events as ev_store
 from garant.store.db import Database
+from garant.store.events import Detection
 from garant.store.schema import event_observations, events, observations
 from garant.verify.acoustic import AssociationParams, Network, associate
+
+from .factories import blast_detections
 
 GEOD = Geod(ellps="WGS84")
 
@@ -180,35 +183,10 @@ def test_an_event_is_shown_only_to_who_may_see_all_its_observations(
         assert ev_store.get_event(conn, hidden, SYSTEM) is not None
 
 
-def _blast_detections(lon: float, lat: float, when: float, n: int = 7) -> list[dict[str, Any]]:
-    """Exact arrivals at `n` sensors on a 3-6 km ring around a blast."""
-    out = []
-    for k in range(n):
-        az, dist = 360.0 * k / n, 3_000.0 + 500.0 * (k % 4)
-        slon, slat, _ = GEOD.fwd(lon, lat, az, dist)
-        out.append(
-            {
-                "kind": "acoustic_detection",
-                "client_id": f"api-bulletin-{when:.0f}-{k}",
-                "source_id": f"api-sensor-{k}",
-                "sensor_id": f"api-sensor-{k}",
-                "observed_at": _dt(when + dist / 343.0).isoformat().replace("+00:00", "Z"),
-                "lon": round(slon, 7),
-                "lat": round(slat, 7),
-                "nation": "US",
-                "location_uncertainty_m": 5.0,
-                "reliability": "A",
-                "credibility": 2,
-                "releasability": "mechanism",
-            }
-        )
-    return out
-
-
 def test_api_lists_reads_and_updates_the_bulletin_after_a_post(client: TestClient) -> None:
     state: AppState = client.app.state.garant  # type: ignore[attr-defined]
     when = parse_time("2026-03-10T12:00:00Z")
-    r = client.post("/api/v1/observations", json=_blast_detections(37.8, 48.1, when))
+    r = client.post("/api/v1/observations", json=blast_detections(37.8, 48.1, when, "api"))
     assert r.status_code == 201, r.text
     assert state.bulletin_idle(60)
     page = client.get(
@@ -225,7 +203,7 @@ def test_api_lists_reads_and_updates_the_bulletin_after_a_post(client: TestClien
     assert len(one["properties"]["observations"]) == 7
     assert client.get(f"/api/v1/observations/{one['properties']['observations'][0]}").status_code == 200
     # the same sensors' arrivals of a second blast, late: a new event; the first keeps its id
-    r = client.post("/api/v1/observations", json=_blast_detections(37.8, 48.1, when + 30))
+    r = client.post("/api/v1/observations", json=blast_detections(37.8, 48.1, when + 30, "api"))
     assert r.status_code == 201 and state.bulletin_idle(60)
     ids = [
         f["id"]
@@ -246,3 +224,13 @@ def test_demo_load_builds_the_bulletin(loaded_db: Database) -> None:
     stored = _stored(loaded_db)
     assert len(stored) > 5
     assert all(np.isfinite(r["semi_major_m"]) and r["semi_major_m"] >= r["semi_minor_m"] > 0 for r in stored)
+
+
+def test_a_sensor_is_one_station_until_it_is_moved() -> None:
+    when = datetime(2026, 3, 2, tzinfo=UTC)
+    at = [(37.8, 48.1), (37.80004, 48.10003), (37.8, 48.1), (37.81, 48.1)]  # ~4 m jitter, then 740 m
+    dets = [Detection(i, f"d{i}", when, ("US", "ac-1", x, y), None) for i, (x, y) in enumerate(at)]
+    dets.append(Detection(9, "d9", when, ("FR", "ac-1", 37.8, 48.1), None))  # another nation's ac-1
+    station, lon, lat = _stations(dets)
+    assert station == [0, 0, 0, 1, 2]
+    assert (lon, lat) == ([37.8, 37.81, 37.8], [48.1, 48.1, 48.1])

@@ -169,7 +169,13 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 GEOJSON_PATHS = frozenset(
-    {"/api/v1/observations", "/api/v1/observations/{observation_id}", "/api/v1/agreement/geojson"}
+    {
+        "/api/v1/observations",
+        "/api/v1/observations/{observation_id}",
+        "/api/v1/agreement/geojson",
+        "/api/v1/events",
+        "/api/v1/events/{event_id}",
+    }
 )
 
 

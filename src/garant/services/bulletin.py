@@ -11,12 +11,15 @@ new id, and each detection is linked to the event it explains. History outside t
 not read again. Two runs at once cannot both write: the watermark moves only from the value a
 run started from, so the second rolls back and starts over from the first one's result.
 
-A sensor is a sensor id of a nation *where it stood* (its reported position): a sensor that is
-moved becomes another station for the engine, as it is physically.
+A sensor is a sensor id of a nation where it stood: its reported position may jitter by a few
+metres, but a sensor reported more than `MOVED_M` away was moved and becomes another station
+for the engine, as it is physically. The engine runs outside any write transaction (intake never
+waits on it); the write then checks that no other run moved the watermark meanwhile.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +32,7 @@ from garant.store.db import Database
 from garant.verify.acoustic import AssociationParams, IncrementalAssociator, Network
 
 PIPELINE = "acoustic"
+MOVED_M = 100.0  # a sensor reported farther than this from where it was has been moved
 
 
 @dataclass
@@ -79,67 +83,103 @@ def update_acoustic(
             progress(done)
 
 
+def _stations(dets: list[ev_store.Detection]) -> tuple[list[int], list[float], list[float]]:
+    """The engine's station of each detection, and the stations' positions. A sensor is a
+    sensor id of a nation; its reported position jitters (GPS), so a detection joins the first
+    station of that sensor within `MOVED_M`; farther, the sensor was moved: a new station."""
+    index: list[int] = []
+    lon: list[float] = []
+    lat: list[float] = []
+    by_sensor: dict[tuple[str, str], list[int]] = {}
+    for d in dets:
+        nation, sensor, x, y = d.sensor
+        known = by_sensor.setdefault((nation, sensor), [])
+        coslat = math.cos(math.radians(y))
+        near = next(
+            (k for k in known if math.hypot((lon[k] - x) * coslat, lat[k] - y) * 111_195.0 <= MOVED_M), None
+        )
+        if near is None:
+            near = len(lon)
+            lon.append(x)
+            lat.append(y)
+            known.append(near)
+        index.append(near)
+    return index, lon, lat
+
+
 def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport) -> int | None:
-    with db.write() as conn:
+    # read what the new detections can touch, and run the engine, outside any write lock: intake
+    # never waits on the engine; the write below checks that no other run moved the bulletin
+    with db.read() as conn:
         seen = ev_store.watermark(conn, PIPELINE)
         new, upto = ev_store.new_detections(conn, seen, batch)
-        if not new:
-            if upto > seen and not ev_store.advance_watermark(conn, PIPELINE, seen, upto, datetime.now(UTC)):
-                raise StaleWatermark
-            return None
-        reach = p.max_range_m / float(p.speeds().min())
-        tol = 4.0 * p.timing_sigma_s
-        t_new = np.array([_epoch(d.time) for d in new])
-        lo, hi = float(t_new.min()), float(t_new.max())
-        stored, free = ev_store.context(
-            conn,
-            _when(lo - reach - tol),
-            _when(hi + tol),
-            _when(lo - 2.0 * reach),
-            _when(hi + 2.0 * reach),
-        )
-        new_ids_set = {d.id for d in new}
-        free = [d for d in free if d.id not in new_ids_set]
-        old = [d for e in stored for d in e.members] + free
-        sensors: dict[tuple[str, str, float, float], int] = {}
-        for d in old + new:
-            sensors.setdefault(d.sensor, len(sensors))
-        keys = list(sensors)
-        network = Network.from_lonlat([k[2] for k in keys], [k[3] for k in keys])
-        assoc = IncrementalAssociator(network, p)
-        membership = [i for i, e in enumerate(stored) for _ in e.members] + [-1] * len(free)
-        assoc.restore(
-            [sensors[d.sensor] for d in old],
-            [_epoch(d.time) for d in old],
-            [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in old],
-            membership,
-            [e.lon for e in stored],
-            [e.lat for e in stored],
-            [_epoch(e.time) for e in stored],
-        )
-        gained, created = assoc.add(
-            [sensors[d.sensor] for d in new],
-            t_new,
-            [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in new],
-        )
-        _, located = assoc.events()
-        now = datetime.now(UTC)
-        fresh = dict(zip(created, new_ids(len(created)), strict=True))
-        ids = [e.id for e in stored]
+        if new:
+            reach = p.max_range_m / float(p.speeds().min())
+            tol = 4.0 * p.timing_sigma_s
+            t_new = np.array([_epoch(d.time) for d in new])
+            lo, hi = float(t_new.min()), float(t_new.max())
+            stored, free = ev_store.context(
+                conn,
+                _when(lo - reach - tol),
+                _when(hi + tol),
+                _when(lo - 2.0 * reach),
+                _when(hi + 2.0 * reach),
+            )
+    if not new:
+        if upto > seen:
+            with db.write() as conn:
+                if not ev_store.advance_watermark(conn, PIPELINE, seen, upto, datetime.now(UTC)):
+                    raise StaleWatermark
+        return None
+    new_ids_set = {d.id for d in new}
+    free = [d for d in free if d.id not in new_ids_set]
+    old = [d for e in stored for d in e.members] + free
+    station, s_lon, s_lat = _stations(old + new)
+    network = Network.from_lonlat(s_lon, s_lat)
+    assoc = IncrementalAssociator(network, p)
+    membership = [i for i, e in enumerate(stored) for _ in e.members] + [-1] * len(free)
+    assoc.restore(
+        station[: len(old)],
+        [_epoch(d.time) for d in old],
+        [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in old],
+        membership,
+        [e.lon for e in stored],
+        [e.lat for e in stored],
+        [_epoch(e.time) for e in stored],
+    )
+    gained, created = assoc.add(
+        station[len(old) :],
+        t_new,
+        [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in new],
+    )
+    _, located = assoc.events()
+    now = datetime.now(UTC)
+    fresh = dict(zip(created, new_ids(len(created)), strict=True))
+    ids = [e.id for e in stored]
 
-        def row(k: int) -> dict[str, object]:
-            return {
-                "time": _when(float(located.time[k])),
-                "lon": float(located.lon[k]),
-                "lat": float(located.lat[k]),
-                "semi_major_m": float(located.semi_major_m[k]),
-                "semi_minor_m": float(located.semi_minor_m[k]),
-                "azimuth_deg": float(located.azimuth_deg[k]),
-                "rms_s": float(located.rms_s[k]),
-                "n_observations": int(located.n_detections[k]),
-                "updated_at": now,
-            }
+    def row(k: int) -> dict[str, object]:
+        return {
+            "time": _when(float(located.time[k])),
+            "lon": float(located.lon[k]),
+            "lat": float(located.lat[k]),
+            "semi_major_m": float(located.semi_major_m[k]),
+            "semi_minor_m": float(located.semi_minor_m[k]),
+            "azimuth_deg": float(located.azimuth_deg[k]),
+            "rms_s": float(located.rms_s[k]),
+            "n_observations": int(located.n_detections[k]),
+            "updated_at": now,
+        }
 
+    everyone = old + new
+    pairs = []
+    n_members = len(old) - len(free)
+    for i in range(n_members, len(everyone)):  # free and new detections that found an event
+        k = int(located.assignment[i])
+        if k >= 0:
+            pairs.append((everyone[i].id, fresh.get(k) or ids[k]))
+    with db.write() as conn:
+        if not ev_store.advance_watermark(conn, PIPELINE, seen, upto, now):
+            raise StaleWatermark
         ev_store.insert_events(
             conn,
             [
@@ -156,16 +196,7 @@ def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport
             ],
         )
         ev_store.update_events(conn, [{**row(k), "id": ids[k]} for k in gained])
-        everyone = old + new
-        pairs = []
-        n_members = len(old) - len(free)
-        for i in range(n_members, len(everyone)):  # free and new detections that found an event
-            k = int(located.assignment[i])
-            if k >= 0:
-                pairs.append((everyone[i].id, fresh.get(k) or ids[k]))
         ev_store.link(conn, pairs)
-        if not ev_store.advance_watermark(conn, PIPELINE, seen, upto, now):
-            raise StaleWatermark
     report.detections += len(new)
     report.events_created += len(created)
     report.events_updated += len(gained)
