@@ -24,7 +24,7 @@ from garant.domain.access import ANONYMOUS, SYSTEM
 from garant.evaluation.score import EvalOptions, evaluate
 from garant.evaluation.tables import parse_time
 from garant.services.agreements import load_agreement_file
-from garant.services.bulletin import _stations, update_acoustic
+from garant.services.bulletin import _separable, _stations, update_acoustic
 from garant.services.demo import demo_files
 from garant.services.intake import ingest_with_retry
 from garant.sim.run import run_scenario
@@ -234,3 +234,11 @@ def test_a_sensor_is_one_station_until_it_is_moved() -> None:
     station, lon, lat = _stations(dets)
     assert station == [0, 0, 0, 1, 2]
     assert (lon, lat) == ([37.8, 37.81, 37.8], [48.1, 48.1, 48.1])
+
+
+def test_arrivals_a_sensor_cannot_separate_are_not_associated() -> None:
+    station = np.array([0, 0, 0, 1, 0])
+    times = np.array([10.0, 10.01, 10.2, 10.0, 10.03])
+    assert _separable(station, times, 0).tolist() == [True, False, True, True, False]
+    # rows of stored events (the first `kept`) stay whatever their neighbours
+    assert _separable(station, times, 2).tolist() == [True, True, True, True, False]

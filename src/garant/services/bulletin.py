@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from garant.domain.ids import new_ids
 from garant.store import events as ev_store
@@ -33,6 +34,7 @@ from garant.verify.acoustic import AssociationParams, IncrementalAssociator, Net
 
 PIPELINE = "acoustic"
 MOVED_M = 100.0  # a sensor reported farther than this from where it was has been moved
+SEPARABLE_S = 0.05  # arrivals at one sensor closer than this are not two arrivals
 
 
 @dataclass
@@ -107,6 +109,25 @@ def _stations(dets: list[ev_store.Detection]) -> tuple[list[int], list[float], l
     return index, lon, lat
 
 
+def _separable(
+    station: npt.NDArray[np.int64], times: npt.NDArray[np.float64], kept: int
+) -> npt.NDArray[np.bool_]:
+    """Which detections the engine gets: a sensor cannot tell apart arrivals closer than its
+    dead time, so of detections at one station within `SEPARABLE_S` of each other only the
+    first is associated (the others stay in the store, unassociated). The first `kept` rows
+    (detections of stored events) are always kept. Without this a flood of co-timed reports
+    from one sensor would make every seed test every pair of them."""
+    ok = np.ones(len(times), dtype=bool)
+    order = np.lexsort((times, station))
+    last_station, last_time = -1, -np.inf
+    for i in order:
+        if station[i] == last_station and times[i] - last_time < SEPARABLE_S and i >= kept:
+            ok[i] = False
+            continue
+        last_station, last_time = int(station[i]), float(times[i])
+    return ok
+
+
 def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport) -> int | None:
     # read what the new detections can touch, and run the engine, outside any write lock: intake
     # never waits on the engine; the write below checks that no other run moved the bulletin
@@ -133,25 +154,27 @@ def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport
         return None
     new_ids_set = {d.id for d in new}
     free = [d for d in free if d.id not in new_ids_set]
-    old = [d for e in stored for d in e.members] + free
-    station, s_lon, s_lat = _stations(old + new)
+    members = [d for e in stored for d in e.members]
+    membership_all = [i for i, e in enumerate(stored) for _ in e.members] + [-1] * (len(free) + len(new))
+    everyone = members + free + new
+    station_all, s_lon, s_lat = _stations(everyone)
+    times = np.array([_epoch(d.time) for d in everyone])
+    used = np.flatnonzero(_separable(np.asarray(station_all), times, len(members)))
+    n_old = int(np.searchsorted(used, len(members) + len(free)))  # used rows before the new ones
+    station = np.asarray(station_all)[used]
+    azimuth = np.array([np.nan if everyone[i].azimuth_deg is None else everyone[i].azimuth_deg for i in used])
     network = Network.from_lonlat(s_lon, s_lat)
     assoc = IncrementalAssociator(network, p)
-    membership = [i for i, e in enumerate(stored) for _ in e.members] + [-1] * len(free)
     assoc.restore(
-        station[: len(old)],
-        [_epoch(d.time) for d in old],
-        [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in old],
-        membership,
+        station[:n_old],
+        times[used[:n_old]],
+        azimuth[:n_old],
+        np.asarray(membership_all)[used[:n_old]],
         [e.lon for e in stored],
         [e.lat for e in stored],
         [_epoch(e.time) for e in stored],
     )
-    gained, created = assoc.add(
-        station[len(old) :],
-        t_new,
-        [np.nan if d.azimuth_deg is None else d.azimuth_deg for d in new],
-    )
+    gained, created = assoc.add(station[n_old:], times[used[n_old:]], azimuth[n_old:])
     _, located = assoc.events()
     now = datetime.now(UTC)
     fresh = dict(zip(created, new_ids(len(created)), strict=True))
@@ -170,13 +193,11 @@ def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport
             "updated_at": now,
         }
 
-    everyone = old + new
     pairs = []
-    n_members = len(old) - len(free)
-    for i in range(n_members, len(everyone)):  # free and new detections that found an event
-        k = int(located.assignment[i])
+    for j in range(int(np.searchsorted(used, len(members))), len(used)):  # free and new ones
+        k = int(located.assignment[j])
         if k >= 0:
-            pairs.append((everyone[i].id, fresh.get(k) or ids[k]))
+            pairs.append((everyone[int(used[j])].id, fresh.get(k) or ids[k]))
     with db.write() as conn:
         if not ev_store.advance_watermark(conn, PIPELINE, seen, upto, now):
             raise StaleWatermark

@@ -3,7 +3,8 @@
 Written by hand because no library associates blasts heard by a line of acoustic sensors:
 seismic associators (PyOcto, GaMMA) are built for P and S phases in 3-D and are what this is
 measured against. Everything here works in a projected plane in metres; `sk` is each station's
-scale factor, so a planar distance divided by it is the true distance.
+scale factor, so a planar distance divided by it is the true distance. The kernels release the
+GIL (`nogil`), so the server's other threads go on while one runs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ EV_X, EV_Y, EV_T, EV_CXX, EV_CXY, EV_CYY, EV_N, EV_RMS = range(8)
 N_EV_COLS = 8
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def speed_at(speeds: np.ndarray, epoch_s: float) -> float:
     """Sound speed at a time: `speeds[i]` holds at i:00 UTC, linear in between."""
     h = (epoch_s / 3600.0) % 24.0
@@ -27,12 +28,12 @@ def speed_at(speeds: np.ndarray, epoch_s: float) -> float:
     return float(speeds[i] * (1.0 - f) + speeds[(i + 1) % 24] * f)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _dist(px: float, py: float, sx: float, sy: float, k: float) -> float:
     return math.hypot(px - sx, py - sy) / k
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _three_station(
     bx: float, by: float, db: float, ex: float, ey: float, de: float
 ) -> tuple[int, float, float, float, float, float, float]:
@@ -80,7 +81,7 @@ def _three_station(
     return m, out[0], out[1], out[2], out[3], out[4], out[5]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _score(
     px: float,
     py: float,
@@ -123,7 +124,7 @@ def _score(
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _solve3(a: np.ndarray, b: np.ndarray) -> tuple[bool, np.ndarray]:
     det = (
         a[0, 0] * (a[1, 1] * a[2, 2] - a[1, 2] * a[2, 1])
@@ -149,7 +150,7 @@ def _solve3(a: np.ndarray, b: np.ndarray) -> tuple[bool, np.ndarray]:
     return True, out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _select(
     px: float,
     py: float,
@@ -191,7 +192,7 @@ def _select(
     return n, stamp_id
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _least_squares(
     x: float,
     y: float,
@@ -264,7 +265,7 @@ def _least_squares(
     return x, y, tau, cov, chi2, ok
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def associate_kernel(
     t: np.ndarray,
     st: np.ndarray,
@@ -483,7 +484,7 @@ def associate_kernel(
     return events[:n_ev]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def reassign_kernel(
     t: np.ndarray,
     st: np.ndarray,
@@ -607,7 +608,7 @@ def reassign_kernel(
     return events
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def locate_kernel(
     row: np.ndarray,
     members: np.ndarray,
