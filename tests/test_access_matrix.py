@@ -91,6 +91,13 @@ def _principal(name: str, spec: tuple[Role, str, OrgKind, str] | None) -> Princi
     return Principal("user", name, role, org, kind, nation, groups=groups)
 
 
+def _ingest_records(db: Database, items: list[dict[str, Any]], records: list[Record]) -> None:
+    outcome = ingest(db, items)
+    assert outcome.created == len(items), outcome.errors
+    for r, result in zip(records, outcome.results, strict=True):
+        r.id = result.id
+
+
 def _dataset(db: Database) -> list[Record]:
     items, records = [], []
     n = 0
@@ -104,10 +111,7 @@ def _dataset(db: Database) -> list[Record]:
             obs["note"] = f"note {marker} {origin} {label}"
             items.append(obs)
             records.append(Record("", obs["client_id"], marker, origin, level, rel_to))
-    outcome = ingest(db, items)
-    assert outcome.created == len(items), outcome.errors
-    for r, result in zip(records, outcome.results, strict=True):
-        r.id = result.id
+    _ingest_records(db, items, records)
     # corrections narrower than what they correct: public -> originator, members -> REL TO FR
     fixes = []
     for target_level, new_level, rel in (("public", "originator", []), ("members", "sharing_group", ["FR"])):
@@ -148,10 +152,7 @@ def _bulletin(db: Database) -> tuple[list[Record], dict[str, list[Record]]]:
             obs["client_id"] = f"cid-{marker}"
             items.append(obs)
             records.append(Record("", obs["client_id"], marker, origin, level, rel_to))
-    outcome = ingest(db, items)
-    assert outcome.created == len(items), outcome.errors
-    for r, result in zip(records, outcome.results, strict=True):
-        r.id = result.id
+    _ingest_records(db, items, records)
     report = update_acoustic(db)
     assert report.events_created == len(blasts), report
     by_id = {r.id: r for r in records}

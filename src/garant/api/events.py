@@ -6,16 +6,22 @@ others it does not exist (404 alike). Its uncertainty is the 95% ellipse in metr
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from garant.api.auth import Reader, audit
-from garant.api.observations import GEOJSON, _aware, _csv_values, _json, _parse_bbox
+from garant.api.observations import (
+    GEOJSON,
+    _aware,
+    _csv_values,
+    _json,
+    _parse_bbox,
+    decode_cursor,
+    feature_page,
+)
 from garant.api.problems import Problem
 from garant.api.state import AppState, app_state
 from garant.store import events as ev_store
@@ -56,21 +62,6 @@ def event_feature(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([row["time"].isoformat(), row["seq"]])).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        t, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(t), int(seq)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        reason = "not a cursor this server issued"
-        raise Problem(
-            422, reason, errors=[{"in": "query", "pointer": "", "field": "cursor", "reason": reason}]
-        ) from exc
-
-
 @router.get("", summary="List bulletin events as GeoJSON (filters, keyset pagination)")
 def list_events(
     request: Request,
@@ -93,7 +84,7 @@ def list_events(
         bbox=_parse_bbox(bbox) if bbox else None,
         kinds=_csv_values(kind),
         statuses=_csv_values(status),
-        after=_decode_cursor(cursor) if cursor else None,
+        after=decode_cursor(cursor) if cursor else None,
         limit=limit + 1,
     )
     with state.db.read() as conn:
@@ -101,14 +92,7 @@ def list_events(
     more, rows = len(rows) > limit, rows[:limit]
     if rows and who.authenticated:
         audit(state, request, who, "read_events", "ok", {"ids": [r["id"] for r in rows]})
-    next_url = str(request.url.include_query_params(cursor=_encode_cursor(rows[-1]))) if more else None
-    body = {
-        "type": "FeatureCollection",
-        "features": [event_feature(r) for r in rows],
-        "numberReturned": len(rows),
-        "links": {"next": next_url},
-    }
-    return _json(body, media_type=GEOJSON)
+    return feature_page(request, [event_feature(r) for r in rows], rows, more, "time")
 
 
 @router.get("/{event_id}", summary="One bulletin event with the ids of its observations")

@@ -241,8 +241,9 @@ def _aware(name: str, value: datetime | None, raw: str | None = None) -> datetim
     return value
 
 
-def _encode_cursor(row: dict[str, Any]) -> str:
-    raw = orjson.dumps([row["observed_at"].isoformat(), row["seq"]])
+def encode_cursor(t: datetime, seq: int) -> str:
+    """A keyset cursor: the (time, seq) of the last row of a page (observations or events)."""
+    raw = orjson.dumps([t.isoformat(), seq])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -253,7 +254,7 @@ def _audit_restricted(state: AppState, request: Request, who: Principal, rows: l
         audit(state, request, who, "read_restricted", "ok", {"ids": restricted})
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         t, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         return datetime.fromisoformat(t), int(seq)
@@ -294,7 +295,7 @@ def observation_filter(
         source_ids=_csv_values(source_id),
         nations=_csv_values(nation),
         include_superseded=include_superseded,
-        after=_decode_cursor(cursor) if cursor else None,
+        after=decode_cursor(cursor) if cursor else None,
     )
 
 
@@ -309,13 +310,21 @@ def list_observations(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
     rows, more = _read_released(state, request, chosen, limit)
+    return feature_page(request, [record_feature(r) for r in rows], rows, more, "observed_at")
+
+
+def feature_page(
+    request: Request, features: list[dict[str, Any]], rows: list[dict[str, Any]], more: bool, time_key: str
+) -> Response:
+    """A page of a GeoJSON listing; `links.next` carries the cursor after the last row."""
     next_url = None
     if more:
-        next_url = str(request.url.include_query_params(cursor=_encode_cursor(rows[-1])))
+        last = rows[-1]
+        next_url = str(request.url.include_query_params(cursor=encode_cursor(last[time_key], last["seq"])))
     body = {
         "type": "FeatureCollection",
-        "features": [record_feature(r) for r in rows],
-        "numberReturned": len(rows),
+        "features": features,
+        "numberReturned": len(features),
         "links": {"next": next_url},
     }
     return _json(body, media_type=GEOJSON)
