@@ -74,8 +74,11 @@ run_scenario(sc, Path(sys.argv[2]), scenario_file=path)
 """
 
 _ASSOC = r"""
-import math, resource, sys, time, orjson
+import math, sys, time, orjson
 from pathlib import Path
+def peak_mb():  # VmHWM is reset at exec; ru_maxrss starts at the forking parent's size
+    hwm = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM"))
+    return int(hwm.split()[1]) / 1024
 import numpy as np
 from garant.verify.acoustic import AssociationParams, Network, associate
 from garant.verify.files import read_detections, read_stations, write_events
@@ -96,7 +99,7 @@ events = associate(net, det.station, det.time_s, det.azimuth_deg, params)
 engine_s = time.perf_counter() - t0
 write_events(root / "assoc", events, det)
 print(orjson.dumps({"read_s": read_s, "engine_s": engine_s, "events": len(events), "detections": len(det.ids),
-                    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}).decode())
+                    "peak_rss_mb": peak_mb()}).decode())
 """
 
 

@@ -180,7 +180,9 @@ def run_gamma(root: Path, out: Path, params: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     peer, root, out, params = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), json.loads(sys.argv[4])
     result = (run_pyocto if peer == "pyocto" else run_gamma)(root, out, params)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, not ru_maxrss: a child forked from a big bench process inherits its parent's maxrss
+    hwm = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM"))
+    result["peak_rss_mb"] = int(hwm.split()[1]) / 1024
     result["peak_children_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("\n" + json.dumps(result))  # on its own line: GaMMA prints progress dots without one
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from pyproj import Geod
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from garant.api.state import AppState
 from garant.domain.access import ANONYMOUS, SYSTEM
@@ -229,8 +229,8 @@ def test_demo_load_builds_the_bulletin(loaded_db: Database) -> None:
 def test_a_sensor_is_one_station_until_it_is_moved() -> None:
     when = datetime(2026, 3, 2, tzinfo=UTC)
     at = [(37.8, 48.1), (37.80004, 48.10003), (37.8, 48.1), (37.81, 48.1)]  # ~4 m jitter, then 740 m
-    dets = [Detection(i, f"d{i}", when, ("US", "ac-1", x, y), None) for i, (x, y) in enumerate(at)]
-    dets.append(Detection(9, "d9", when, ("FR", "ac-1", 37.8, 48.1), None))  # another nation's ac-1
+    dets = [Detection(f"d{i}", when, ("US", "ac-1", x, y), None) for i, (x, y) in enumerate(at)]
+    dets.append(Detection("d9", when, ("FR", "ac-1", 37.8, 48.1), None))  # another nation's ac-1
     station, lon, lat = _stations(dets)
     assert station == [0, 0, 0, 1, 2]
     assert (lon, lat) == ([37.8, 37.81, 37.8], [48.1, 48.1, 48.1])
@@ -242,3 +242,19 @@ def test_arrivals_a_sensor_cannot_separate_are_not_associated() -> None:
     assert _separable(station, times, 0).tolist() == [True, False, True, True, False]
     # rows of stored events (the first `kept`) stay whatever their neighbours
     assert _separable(station, times, 2).tolist() == [True, True, True, True, False]
+
+
+def test_a_rerun_never_moves_an_analysts_event(sqlite_db: Database, sim_run: Path) -> None:
+    load_agreement_file(sqlite_db, demo_files()[0])
+    items = _acoustic(sim_run)
+    late = set(sorted({o["sensor_id"] for o in items})[::8])
+    _ingest(sqlite_db, [o for o in items if o["sensor_id"] not in late])
+    update_acoustic(sqlite_db, _params(sim_run))
+    with sqlite_db.write() as conn:  # every event reviewed by an analyst
+        conn.execute(update(events).values(evaluation_mode="manual"))
+    before = _stored(sqlite_db)
+    _ingest(sqlite_db, [o for o in items if o["sensor_id"] in late])
+    report = update_acoustic(sqlite_db, _params(sim_run))
+    assert report.detections > 0 and report.events_updated == 0
+    after = {r["id"]: r for r in _stored(sqlite_db)}
+    assert all(after[r["id"]] == r for r in before)

@@ -27,7 +27,6 @@ _CHUNK = 500
 class Detection:
     """An acoustic detection as the pipeline needs it."""
 
-    seq: int
     id: str
     time: datetime
     sensor: tuple[str, str, float, float]  # nation, sensor id, lon, lat: a sensor where it stood
@@ -38,16 +37,14 @@ def _detection(row: Any) -> Detection:
     payload = orjson.loads(row.payload)
     az = payload.get("azimuth_deg")
     return Detection(
-        int(row.seq),
         row.id,
         row.observed_at,
-        (row.nation, str(payload["sensor_id"]), round(float(row.lon), 7), round(float(row.lat), 7)),
+        (row.nation, str(payload["sensor_id"]), float(row.lon), float(row.lat)),
         None if az is None else float(az),
     )
 
 
 _DET_COLS = (
-    observations.c.seq,
     observations.c.id,
     observations.c.observed_at,
     observations.c.nation,
@@ -133,13 +130,14 @@ class StoredEvent:
 def context(
     conn: Connection, events_from: datetime, events_to: datetime, free_from: datetime, free_to: datetime
 ) -> tuple[list[StoredEvent], list[Detection]]:
-    """What new detections may touch: the live acoustic events with an origin time in
+    """What new detections may touch: the live automatic acoustic events with an origin time in
     [events_from, events_to] (with all their detections), and the detections of that kind in
     [free_from, free_to] no event has taken."""
     ev_rows = conn.execute(
         select(events.c.id, events.c.time, events.c.lon, events.c.lat, events.c.revision)
         .where(
             events.c.kind == "acoustic",
+            events.c.evaluation_mode == "automatic",  # an analyst's event is never moved by a re-run
             events.c.status != "rejected",
             events.c.time >= events_from,
             events.c.time <= events_to,
