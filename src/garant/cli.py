@@ -13,7 +13,7 @@ from rich.table import Table
 from garant.cli_identity import group_app, token_app, user_app
 from garant.cli_log import bundle_app, log_app
 from garant.cli_sim import eval_command, sim
-from garant.cli_verify import associate_command, pipeline_app
+from garant.cli_verify import associate_command, pipeline_app, verify_command
 from garant.config import Settings
 from garant.services.agreements import AgreementFileError, load_agreement_file
 from garant.services.bulk import FileIngestResult, ingest_file
@@ -38,6 +38,7 @@ app.add_typer(group_app, name="group")
 app.command("sim")(sim)
 app.command("eval")(eval_command)
 app.command("associate")(associate_command)
+app.command("verify")(verify_command)
 app.add_typer(pipeline_app, name="pipeline")
 
 console = Console()

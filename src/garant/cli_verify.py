@@ -1,4 +1,5 @@
-"""`garant associate`: the acoustic associator on files, usable and checkable on its own."""
+"""`garant associate` and `garant verify`: the acoustic associator and the verification pipeline
+on files, usable and checkable on their own; `garant pipeline`: the same on the store."""
 
 from __future__ import annotations
 
@@ -67,6 +68,54 @@ def associate_command(
     console.print(
         f"{len(events)} events from {n_assoc} of {len(det.ids)} detections at {len(st.ids)} stations "
         f"in {time.perf_counter() - began:.1f} s -> {out / 'events.csv'}, {out / 'assignments.csv'}"
+    )
+
+
+def verify_command(
+    observations: Annotated[
+        Path, typer.Option(help="observations, Garant intake JSON lines", dir_okay=False)
+    ],
+    out: Annotated[Path, typer.Option(help="folder for events.csv, assignments.csv, violations.csv")],
+    acoustic: Annotated[
+        Path | None,
+        typer.Option(
+            help="folder with `garant associate` output (events.csv, assignments.csv)", file_okay=False
+        ),
+    ] = None,
+    agreement: Annotated[str, typer.Option(help="`demo` or an agreement YAML file")] = "demo",
+) -> None:
+    """Fuse, locate, attribute, classify and grade: the automatic bulletin from files."""
+    import orjson
+
+    from garant.evaluation.tables import EventFileError
+    from garant.services.agreements import AgreementFileError, read_agreement
+    from garant.verify.bulletin_files import read_acoustic, write_bulletin
+    from garant.verify.evidence import AcousticEvents
+    from garant.verify.pipeline import run_pipeline
+
+    began = time.perf_counter()
+    try:
+        terms = read_agreement(agreement)
+        blasts = read_acoustic(acoustic) if acoustic is not None else AcousticEvents.empty()
+    except (AgreementFileError, EventFileError, OSError) as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    rows = []
+    with observations.open("rb") as fh:
+        for line_no, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(orjson.loads(line))
+            except orjson.JSONDecodeError as exc:
+                typer.echo(f"{observations}:{line_no}: not JSON: {exc}", err=True)
+                raise typer.Exit(2) from exc
+    events = run_pipeline(rows, blasts, terms, progress=lambda s: console.print(s))
+    write_bulletin(out, events, tuple(p.code for p in terms.parties))
+    n_viol = sum(len(e.breaches) for e in events)
+    console.print(
+        f"{len(events)} events, {n_viol} violations from {len(rows)} observations "
+        f"in {time.perf_counter() - began:.1f} s -> {out}"
     )
 
 

@@ -104,6 +104,21 @@ def parse_yaml_document(text: str, file: str, model: type[M]) -> M:
         raise AgreementFileError(file, problems_from_agreement_validation(exc, root)) from exc
 
 
+def read_agreement(reference: str) -> Agreement:
+    """An agreement from a file, or `demo` for the demo agreement (commands that work on files)."""
+    if reference == "demo":
+        from garant.services.demo import demo_files
+
+        path = demo_files()[0]
+    else:
+        path = Path(reference)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise AgreementFileError(str(path), [AgreementProblem("", f"cannot read: {exc.strerror}")]) from exc
+    return parse_agreement_text(text, str(path))
+
+
 def load_agreement_file(db: Database, path: Path) -> StoredAgreement:
     """Validate `path` and store it as a new version (the identical version again is a no-op)."""
     try:

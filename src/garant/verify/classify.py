@@ -1,0 +1,117 @@
+"""Classification: which provisions of the agreement in force an event breaches, and how likely.
+
+Rules by provision kind, read from the agreement (never a list of provision ids here):
+- `cessation_of_fire`: any fire event that rests on more than an allegation;
+- `heavy_weapons_withdrawal`: a weapon of a zone's class fired from, or kept in, that zone;
+- `buffer_zone`: a firing position, weapons or forces inside one of the provision's zones;
+- `airspace`: a prohibited aircraft inside one of the provision's zones, below its ceiling;
+- `no_advance`: forces seen moving across the line;
+- `non_interference`: any interference with the monitors.
+
+Where the place is uncertain, the probability that it lies in the zone is the share of the
+attribution's draws inside it; a provision is recorded as breached when that share is at least
+one half, and the share goes with it. A fire event whose weapon class nobody reported cannot
+breach a class's withdrawal zone: that is left to the analyst, not guessed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from garant.domain.agreement import Agreement, AirspaceZone, ProvisionKind, WithdrawalZone
+from garant.geo.engine import Geography
+from garant.verify.attribution import Attribution
+from garant.verify.fusion import FusedEvent
+
+BREACH_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class Breach:
+    provision_id: str
+    probability: float
+
+
+class Classifier:
+    def __init__(self, agreement: Agreement, geo: Geography) -> None:
+        self.agreement = agreement
+        self.geo = geo
+        self.zone_col = {z: i for i, z in enumerate(geo.zone_ids)}
+        self.zones = {z.id: z for z in agreement.zones}
+
+    def _in_zone(self, zone_id: str, attribution: Attribution, ev: FusedEvent) -> float:
+        col = self.zone_col.get(zone_id)
+        if col is None:
+            return 0.0
+        if attribution.draws_x is not None and attribution.draws_y is not None:
+            lon, lat = self.geo.unproject(attribution.draws_x, attribution.draws_y)
+            return float(np.mean(self.geo.zones_containing(lon, lat)[:, col]))
+        if ev.origin is not None:
+            lon, lat = self.geo.unproject(ev.origin[0], ev.origin[1])
+            return float(self.geo.zones_containing(lon, lat)[..., col])
+        return 0.0
+
+    def classify(self, ev: FusedEvent, attribution: Attribution) -> list[Breach]:
+        out: list[Breach] = []
+        substantive = any(m.kind != "allegation" for m in ev.members) or bool(ev.acoustic)
+        if not substantive:
+            return out
+        wclass = ev.weapon_class()
+        for prov in self.agreement.provisions:
+            p = 0.0
+            if prov.kind == ProvisionKind.CESSATION_OF_FIRE:
+                p = 1.0 if ev.kind == "fire" else 0.0
+            elif prov.kind == ProvisionKind.HEAVY_WEAPONS_WITHDRAWAL:
+                if ev.kind in ("fire", "presence") and wclass:
+                    zones = [
+                        z
+                        for z in prov.zones
+                        if isinstance(self.zones.get(z), WithdrawalZone)
+                        and self.zones[z].weapon_class == wclass  # type: ignore[union-attr]
+                    ]
+                    p = max((self._in_zone(z, attribution, ev) for z in zones), default=0.0)
+            elif prov.kind == ProvisionKind.BUFFER_ZONE:
+                if ev.kind in ("fire", "presence", "advance"):
+                    p = max((self._in_zone(z, attribution, ev) for z in prov.zones), default=0.0)
+            elif prov.kind == ProvisionKind.AIRSPACE:
+                p = self._airspace(prov.zones, ev)
+            elif prov.kind == ProvisionKind.NO_ADVANCE:
+                p = 1.0 if ev.kind == "advance" else 0.0
+            elif prov.kind == ProvisionKind.NON_INTERFERENCE:
+                p = 1.0 if ev.kind == "interference" else 0.0
+            if p >= BREACH_PROBABILITY:
+                out.append(Breach(prov.id, round(p, 4)))
+        return out
+
+    def _airspace(self, zone_ids: list[str], ev: FusedEvent) -> float:
+        if ev.kind != "air":
+            return 0.0
+        for m in ev.members:
+            track = m.extra.get("lonlat")
+            alt = m.extra.get("track", (None, None, None))[2]
+            if track is None:
+                continue
+            inside = self.geo.zones_containing(track[0], track[1])
+            for z in zone_ids:
+                zone = self.zones.get(z)
+                if not isinstance(zone, AirspaceZone) or m.extra.get("aircraft_type") not in zone.prohibited:
+                    continue
+                below = (
+                    np.where(np.isfinite(alt), alt < zone.ceiling_m, True)
+                    if zone.ceiling_m and alt is not None
+                    else np.ones(len(track[0]), dtype=bool)
+                )
+                if np.any(inside[:, self.zone_col[z]] & below):
+                    return 1.0
+        return 0.0
+
+
+def severity(ev: FusedEvent, heavy_classes: frozenset[str], breaches: list[Breach]) -> float:
+    """Order of the review queue: casualties first, then heavy weapons, then the size of the fire."""
+    if not breaches:
+        return 0.0
+    heavy = 1.0 if (ev.weapon_class() or "") in heavy_classes else 0.0
+    return 100.0 * ev.casualties() + 10.0 * heavy + math.log1p(ev.rounds) + len(breaches)

@@ -1,0 +1,252 @@
+"""Observations of every kind as evidence the fusion can weigh: where, when, how sure.
+
+Each observation says something about a place and a time, with its own uncertainty: a radar
+track gives a point of origin and an impact with 95% ellipses; a monitor's sighting gives a
+bearing and a distance band from the post, so a point with an uncertainty long along the
+bearing and narrow across it; a crater gives the impact and an azimuth back towards the origin;
+OSINT and allegations give a place within a few kilometres and a time within minutes. This
+module turns each into the same few numbers in the geography's projected plane (metres): a
+time window, a 2-D Gaussian for where it happened, and, where the kind says so, one for the
+origin or a ray towards it. Pure: dicts in (the accepted JSON of each observation), arrays out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+
+from garant.geo.engine import Geography
+
+FloatArray = npt.NDArray[np.float64]
+GEOD = pyproj.Geod(ellps="WGS84")
+SIGMA_PER_95 = 1.0 / math.sqrt(-2.0 * math.log(0.05))  # a 2-D 95% radius in standard deviations
+SIGHTING_BEARING_SIGMA_DEG = 5.0  # a monitor's bearing by compass and eye
+DEFAULT_RAY_SIGMA_DEG = 15.0  # a crater's azimuth of origin when the analyst states none
+# kinds whose sources are technical sensors: their grade comes from the sensor, not a person
+TECHNICAL_KINDS = frozenset({"acoustic", "radar_track", "air_track"})
+
+
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def cov_from_ellipse95(semi_major: float, semi_minor: float, azimuth_deg: float) -> FloatArray:
+    """Covariance (east, north) of a 95% ellipse given by semi-axes and the major axis azimuth."""
+    a, b = semi_major * SIGMA_PER_95, semi_minor * SIGMA_PER_95
+    th = math.radians(azimuth_deg)
+    u = np.array([math.sin(th), math.cos(th)])  # major axis, east-north
+    v = np.array([math.cos(th), -math.sin(th)])
+    return np.asarray(a * a * np.outer(u, u) + b * b * np.outer(v, v))
+
+
+def cov_from_radius95(radius_m: float, floor_m: float = 5.0) -> FloatArray:
+    s = max(radius_m, floor_m) * SIGMA_PER_95
+    return np.eye(2) * s * s
+
+
+@dataclass
+class Ray:
+    """The origin lies along a bearing from a point, between two distances (a crater's back-azimuth
+    over the weapon's range)."""
+
+    x: float
+    y: float
+    azimuth_deg: float  # grid azimuth in the projected plane
+    sigma_deg: float
+    r_min_m: float
+    r_max_m: float
+
+
+@dataclass
+class Evidence:
+    """One observation, reduced to what fusion weighs."""
+
+    index: int  # row in the caller's observation list
+    obs_id: str
+    kind: str
+    nation: str
+    source: str
+    t0: float  # window in epoch seconds
+    t1: float
+    x: float  # where it happened (impact, position), projected metres; NaN if it says nothing
+    y: float
+    cov: FloatArray  # 2x2
+    origin: tuple[float, float, FloatArray] | None = None  # Gaussian origin (x, y, cov)
+    ray: Ray | None = None
+    weapon_class: str | None = None
+    count: int = 1
+    casualties: int = 0
+    sighting_type: str | None = None
+    observer: tuple[float, float] | None = None  # a sighting's post, for crossing bearings
+    bearing_grid_deg: float | None = None
+    accused: str | None = None
+    reliability: str = "F"
+    credibility: int = 6
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def technical_grade(self) -> bool:
+        """A high-grade technical source: a technical sensor, reliable (A-B) and credible (1-2)."""
+        return self.kind in TECHNICAL_KINDS and self.reliability in "AB" and self.credibility <= 2
+
+
+class Projector:
+    """Geodesic-to-plane helpers bound to one geography (one transformer per process)."""
+
+    def __init__(self, geo: Geography) -> None:
+        self.geo = geo
+
+    def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        x, y = self.geo.project(lon, lat)
+        return float(x), float(y)
+
+    def grid_azimuth(self, lon: float, lat: float, azimuth_deg: float) -> float:
+        """A true azimuth at (lon, lat) turned into the plane's grid azimuth."""
+        lon2, lat2, _ = GEOD.fwd(lon, lat, azimuth_deg, 1_000.0)
+        x1, y1 = self.xy(lon, lat)
+        x2, y2 = self.xy(lon2, lat2)
+        return math.degrees(math.atan2(x2 - x1, y2 - y1)) % 360.0
+
+
+def _window(o: dict[str, Any]) -> tuple[float, float]:
+    t0 = epoch(o["observed_at"])
+    t1 = epoch(o["observed_until"]) if o.get("observed_until") else t0
+    p = float(o.get("time_precision_s", 1.0))
+    return t0 - p, t1 + p
+
+
+def _along_across_cov(az_deg: float, s_along: float, s_across: float) -> FloatArray:
+    th = math.radians(az_deg)
+    u = np.array([math.sin(th), math.cos(th)])
+    v = np.array([math.cos(th), -math.sin(th)])
+    return np.asarray(s_along**2 * np.outer(u, u) + s_across**2 * np.outer(v, v))
+
+
+def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: dict[str, float]) -> Evidence:
+    """The evidence of one accepted observation (its JSON as stored)."""
+    kind = o["kind"]
+    t0, t1 = _window(o)
+    x, y = proj.xy(o["lon"], o["lat"])
+    cov = cov_from_radius95(float(o.get("location_uncertainty_m", 0.0)))
+    ev = Evidence(
+        index=index,
+        obs_id=o.get("id") or o["client_id"],
+        kind=kind,
+        nation=o["nation"],
+        source=o["source_id"],
+        t0=t0,
+        t1=t1,
+        x=x,
+        y=y,
+        cov=cov,
+        weapon_class=o.get("weapon_class"),
+        reliability=o.get("reliability", "F"),
+        credibility=int(o.get("credibility", 6)),
+    )
+    if kind == "radar_track":
+        e = o["origin_ellipse"]
+        ev.origin = (
+            x,
+            y,
+            cov_from_ellipse95(e["semi_major_m"], e["semi_minor_m"], e.get("azimuth_deg", 0.0)),
+        )
+        imp = o.get("impact")
+        if imp:
+            ev.x, ev.y = proj.xy(imp["lon"], imp["lat"])
+            ie = imp.get("ellipse")
+            ev.cov = (
+                cov_from_ellipse95(ie["semi_major_m"], ie["semi_minor_m"], ie.get("azimuth_deg", 0.0))
+                if ie
+                else cov_from_radius95(500.0)
+            )
+        else:
+            ev.x = ev.y = math.nan
+    elif kind == "sighting":
+        _sighting(ev, o, proj)
+    elif kind == "crater":
+        ev.count = 1
+        if o.get("azimuth_of_origin_deg") is not None:
+            r_max = ranges_m.get(o.get("weapon_class") or "", max(ranges_m.values(), default=40_000.0))
+            ev.ray = Ray(
+                x,
+                y,
+                proj.grid_azimuth(o["lon"], o["lat"], float(o["azimuth_of_origin_deg"])),
+                float(o.get("azimuth_uncertainty_deg") or DEFAULT_RAY_SIGMA_DEG) / 2.0,
+                0.05 * r_max,
+                r_max,
+            )
+    elif kind == "allegation":
+        ev.accused = o.get("accused_party")
+        ev.casualties = int(o.get("casualties_reported") or 0)
+    elif kind == "weapon_presence":
+        ev.count = int(o.get("count", 1))
+        ev.extra["moving"] = bool(o.get("moving", False))
+    elif kind == "air_track":
+        pts = o.get("points") or [{"lon": o["lon"], "lat": o["lat"], "time": o["observed_at"]}]
+        px, py = proj.geo.project(np.array([p["lon"] for p in pts]), np.array([p["lat"] for p in pts]))
+        alt = np.array([np.nan if p.get("altitude_m") is None else p["altitude_m"] for p in pts])
+        ev.extra["track"] = (np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64), alt)
+        ev.extra["lonlat"] = (np.array([p["lon"] for p in pts]), np.array([p["lat"] for p in pts]))
+        ev.extra["aircraft_type"] = o.get("aircraft_type")
+        # where it went: the point of the track farthest from where it started
+        far = int(np.argmax(np.hypot(px - px[0], py - py[0])))
+        ev.origin = (float(px[0]), float(py[0]), cov)
+        ev.x, ev.y = float(px[far]), float(py[far])
+    elif kind == "interference":
+        ev.extra["interference_type"] = o.get("interference_type")
+    return ev
+
+
+def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector) -> None:
+    """A sighting locates what was seen along the bearing, inside the distance band."""
+    ev.count = int(o.get("count", 1))
+    ev.sighting_type = o.get("sighting_type")
+    ev.observer = (ev.x, ev.y)
+    b, band = o.get("bearing_deg"), o.get("distance_band")
+    if b is None:
+        ev.x = ev.y = math.nan  # heard, not placed: it counts in time only
+        return
+    lo, hi = (band["min_m"], band["max_m"]) if band else (0.0, 10_000.0)
+    d = (lo + hi) / 2.0
+    grid_b = proj.grid_azimuth(o["lon"], o["lat"], float(b))
+    ev.bearing_grid_deg = grid_b
+    ev.x += d * math.sin(math.radians(grid_b))
+    ev.y += d * math.cos(math.radians(grid_b))
+    # a band is misjudged by one band now and then: its width is about one standard deviation
+    s_along = max(hi - lo, 500.0)
+    s_across = max(d, 500.0) * math.tan(math.radians(SIGHTING_BEARING_SIGMA_DEG))
+    ev.cov = _along_across_cov(grid_b, s_along, s_across)
+    if ev.sighting_type in ("outgoing", "burst"):
+        # seen leaving: the place is the origin; a burst of small arms is fired and lands close by
+        ev.origin = (ev.x, ev.y, ev.cov)
+    if ev.sighting_type == "outgoing":
+        ev.x = ev.y = math.nan
+
+
+@dataclass
+class AcousticEvents:
+    """Located blasts from the acoustic engine (one row each) and the detections each explains."""
+
+    ids: list[str]
+    t: FloatArray
+    lon: FloatArray
+    lat: FloatArray
+    semi_major_m: FloatArray
+    semi_minor_m: FloatArray
+    azimuth_deg: FloatArray
+    n_detections: npt.NDArray[np.int64]
+    detections: dict[str, list[str]]  # event id -> detection observation ids
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def empty(cls) -> AcousticEvents:
+        z = np.zeros(0)
+        return cls([], z, z, z, z, z, z, np.zeros(0, dtype=np.int64), {})

@@ -1,0 +1,528 @@
+"""Fusion: evidence of every kind -> events, one per physical occurrence.
+
+Why by hand: no library fuses a ceasefire's mixed reports (radar tracks, located blasts,
+bearings from posts, craters, videos, complaints); the neighbour searches are SciPy's cKDTree
+and the grouping its connected components, so nothing here compares all pairs.
+
+Fire, in four steps:
+1. **Radar tracks** of one firing position within a couple of minutes are one fire event (one
+   battery's barrage): its origin is the information-weighted mean of the tracks' origins, with
+   the battery's spread added, and its impact the mean of theirs.
+2. **Located blasts** (the acoustic engine's events) close in space and time form blast
+   groups. A group at a radar event's origin while it fires is its launch; one at its impact
+   after it fired is its impact.
+3. Groups no radar saw are paired **launch to impact** the way counter-battery crews pair
+   shots and splashes: the impact group starts after the launch group by a flight time a
+   projectile can have (`FLIGHT_SPEED_MS`), lies on the other party's side within range, and
+   the rhythm of its blasts repeats the launch's. A pair gives an event with an origin; a group
+   left alone gives an event located where it was heard, with no origin (attribution then says
+   "undetermined").
+4. Every other report (sightings, craters, OSINT, allegations) joins the fire event it is
+   consistent with: its place within the joint uncertainty (a chi-square gate on the two
+   covariances) and its time window overlapping. Reports that join none are grouped with each
+   other the same way; two posts' bearings on one barrage so make one event located where the
+   bearings cross (the information-weighted mean of two long, thin Gaussians).
+
+Weapons seen in place (moving forces apart), flights and interference are grouped by kind,
+place and overlapping time. Allegations never move an event's position, time or origin: they
+are leads, attached for the analysts and for tasking.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+GATE_CHI2 = 13.8  # 99.9% of a 2-D normal: a report outside is not the same occurrence
+RADAR_ORIGIN_M = 1_500.0  # tracks of one battery: launchers spread a few hundred metres
+RADAR_GAP_S = 120.0
+BLAST_GROUP_M = 1_200.0
+BLAST_GAP_S = 60.0
+LINK_M = 2_500.0  # a blast group this close to a radar event's origin or impact is its own
+FLIGHT_SPEED_MS = (150.0, 1_100.0)  # mean speeds of tube and rocket artillery projectiles
+MAX_FLIGHT_S = 400.0
+MAX_RANGE_M = 100_000.0
+BARRAGE_SIGMA_M = 300.0  # spread of a barrage's impacts around their mean
+FIRE_WINDOW_S = (120.0, 600.0)  # a report may precede a fire event's first blast, or follow it
+
+
+@dataclass
+class FusedEvent:
+    """One occurrence and everything said about it."""
+
+    kind: str  # fire | presence | advance | air | interference | allegation
+    t_start: float
+    t_end: float
+    x: float  # where it happened (impact centre, position); NaN if unknown
+    y: float
+    cov: FloatArray
+    origin: tuple[float, float, FloatArray] | None = None
+    ray: Ray | None = None
+    members: list[Evidence] = field(default_factory=list)
+    acoustic: list[int] = field(default_factory=list)  # rows of AcousticEvents
+    launch_blasts: int = 0
+    impact_blasts: int = 0
+    rounds: int = 0
+
+    def weapon_class(self) -> str | None:
+        votes: Counter[str] = Counter()
+        for m in self.members:
+            if m.weapon_class and m.kind != "allegation":
+                votes[m.weapon_class] += 2 if m.kind == "crater" else 1
+        if not votes:
+            alleged = Counter(m.weapon_class for m in self.members if m.weapon_class)
+            return None if not alleged else None  # an allegation's claim does not classify
+        return votes.most_common(1)[0][0]
+
+    def casualties(self) -> int:
+        return max((m.casualties for m in self.members if m.kind != "allegation"), default=0)
+
+
+def _components(n: int, pairs: IntArray) -> IntArray:
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    if len(pairs) == 0:
+        return np.arange(n, dtype=np.int64)
+    g = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(g, directed=False)
+    return np.asarray(labels, dtype=np.int64)
+
+
+def _groups(labels: IntArray) -> list[IntArray]:
+    if len(labels) == 0:
+        return []
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return [np.asarray(g) for g in np.split(order, cuts)]
+
+
+def _space_time_groups(
+    x: FloatArray, y: FloatArray, t: FloatArray, radius_m: float, gap_s: float
+) -> list[IntArray]:
+    """Connected components of points within `radius_m` and `gap_s` of each other (scaled so one
+    ball holds both)."""
+    pts = np.column_stack([x, y, (t - (t.min() if len(t) else 0.0)) * (radius_m / gap_s)])
+    pairs = (
+        cKDTree(pts).query_pairs(radius_m * math.sqrt(2.0), output_type="ndarray")
+        if len(t)
+        else np.zeros((0, 2), dtype=np.int64)
+    )
+    if len(pairs):
+        d = np.hypot(x[pairs[:, 0]] - x[pairs[:, 1]], y[pairs[:, 0]] - y[pairs[:, 1]])
+        dt = np.abs(t[pairs[:, 0]] - t[pairs[:, 1]])
+        pairs = pairs[(d <= radius_m) & (dt <= gap_s)]
+    return _groups(_components(len(t), np.asarray(pairs, dtype=np.int64)))
+
+
+def fuse_gaussians(
+    items: Iterable[tuple[float, float, FloatArray]], spread_m: float = 0.0
+) -> tuple[float, float, FloatArray]:
+    """Information-weighted mean of 2-D Gaussians, plus a spread of the things averaged."""
+    info = np.zeros((2, 2))
+    vec = np.zeros(2)
+    pts = []
+    for x, y, c in items:
+        w = np.linalg.inv(c + np.eye(2) * 1.0)
+        info += w
+        vec += w @ np.array([x, y])
+        pts.append((x, y))
+    cov = np.linalg.inv(info)
+    mean = cov @ vec
+    if spread_m > 0 and len(pts) > 1:
+        p = np.array(pts)
+        scatter = np.cov(p.T) if len(p) > 2 else np.eye(2) * spread_m**2
+        cov = cov + scatter / len(p)
+    return float(mean[0]), float(mean[1]), cov
+
+
+@dataclass
+class _BlastGroup:
+    rows: IntArray
+    x: float
+    y: float
+    cov: FloatArray
+    t0: float
+    t1: float
+    times: FloatArray
+    party: int
+    used: bool = False
+
+
+def fuse(
+    evidence: list[Evidence],
+    acoustic: AcousticEvents,
+    acoustic_xy: tuple[FloatArray, FloatArray],
+    acoustic_party: npt.NDArray[np.int16],
+) -> list[FusedEvent]:
+    """All evidence -> fused events. `acoustic_xy` are the blasts' projected positions and
+    `acoustic_party` the control area each lies in (index, -1 for none)."""
+    by_kind: dict[str, list[Evidence]] = {}
+    for e in evidence:
+        by_kind.setdefault(e.kind, []).append(e)
+    events = _radar_events(by_kind.get("radar_track", []))
+    groups = _blast_groups(acoustic, acoustic_xy, acoustic_party)
+    _link_groups(events, groups)
+    events += _paired_groups(groups)
+    reports = [e for k in ("crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])]
+    reports.sort(key=lambda e: (e.t0, e.obs_id))
+    leftovers = _attach(events, reports)
+    events += _report_events(leftovers)
+    presence = by_kind.get("weapon_presence", [])
+    events += _cluster_simple(
+        "presence",
+        [e for e in presence if not e.extra.get("moving")],
+        1_000.0,
+        12 * 3600.0,
+        key=lambda e: e.weapon_class or "",
+    )
+    events += _cluster_simple(
+        "advance", [e for e in presence if e.extra.get("moving")], 2_000.0, 6 * 3600.0, key=lambda e: ""
+    )
+    events += _cluster_simple(
+        "air", by_kind.get("air_track", []), 3_000.0, 300.0, key=lambda e: str(e.extra.get("aircraft_type"))
+    )
+    events += _cluster_simple(
+        "interference",
+        by_kind.get("interference", []),
+        5_000.0,
+        1_800.0,
+        key=lambda e: str(e.extra.get("interference_type")),
+    )
+    for ev in events:
+        _finish(ev)
+    events.sort(key=lambda ev: (ev.t_start, ev.x if math.isfinite(ev.x) else 0.0))
+    return events
+
+
+def _radar_events(tracks: list[Evidence]) -> list[FusedEvent]:
+    if not tracks:
+        return []
+    ox = np.array([e.origin[0] for e in tracks if e.origin])
+    oy = np.array([e.origin[1] for e in tracks if e.origin])
+    t = np.array([e.t0 for e in tracks])
+    out = []
+    for g in _space_time_groups(ox, oy, t, RADAR_ORIGIN_M, RADAR_GAP_S):
+        members = [tracks[i] for i in g.tolist()]
+        origin = fuse_gaussians((m.origin for m in members if m.origin), spread_m=100.0)
+        impacts = [(m.x, m.y, m.cov) for m in members if math.isfinite(m.x)]
+        x, y, cov = (
+            fuse_gaussians(impacts, spread_m=BARRAGE_SIGMA_M) if impacts else (math.nan, math.nan, np.eye(2))
+        )
+        out.append(
+            FusedEvent(
+                kind="fire",
+                t_start=float(t[g].min()),
+                t_end=float(t[g].max()),
+                x=x,
+                y=y,
+                cov=cov,
+                origin=origin,
+                members=members,
+                rounds=len(members),
+            )
+        )
+    return out
+
+
+def _blast_groups(
+    ac: AcousticEvents, xy: tuple[FloatArray, FloatArray], party: npt.NDArray[np.int16]
+) -> list[_BlastGroup]:
+    if len(ac) == 0:
+        return []
+    x, y = xy
+    out = []
+    for g in _space_time_groups(x, y, ac.t, BLAST_GROUP_M, BLAST_GAP_S):
+        covs = [
+            (
+                float(x[i]),
+                float(y[i]),
+                cov_from_ellipse95(ac.semi_major_m[i], ac.semi_minor_m[i], ac.azimuth_deg[i]),
+            )
+            for i in g.tolist()
+        ]
+        gx, gy, gcov = fuse_gaussians(covs, spread_m=BARRAGE_SIGMA_M)
+        votes = Counter(int(p) for p in party[g])
+        out.append(
+            _BlastGroup(
+                rows=g,
+                x=gx,
+                y=gy,
+                cov=gcov,
+                t0=float(ac.t[g].min()),
+                t1=float(ac.t[g].max()),
+                times=np.sort(ac.t[g]),
+                party=votes.most_common(1)[0][0],
+            )
+        )
+    return out
+
+
+def _link_groups(events: list[FusedEvent], groups: list[_BlastGroup]) -> None:
+    """Blast groups at a radar event's origin while it fired (launches) or at its impact after
+    (impacts) belong to it."""
+    if not events or not groups:
+        return
+    tree = cKDTree(np.array([[g.x, g.y] for g in groups]))
+    for ev in events:
+        assert ev.origin is not None
+        for k in tree.query_ball_point([ev.origin[0], ev.origin[1]], LINK_M):
+            g = groups[k]
+            if not g.used and ev.t_start - 30.0 <= g.t0 <= ev.t_end + 30.0:
+                g.used = True
+                ev.acoustic += g.rows.tolist()
+                ev.launch_blasts += len(g.rows)
+                ev.origin = fuse_gaussians([ev.origin, (g.x, g.y, g.cov)])
+        if math.isfinite(ev.x):
+            for k in tree.query_ball_point([ev.x, ev.y], LINK_M):
+                g = groups[k]
+                if not g.used and ev.t_start <= g.t0 <= ev.t_end + MAX_FLIGHT_S:
+                    g.used = True
+                    ev.acoustic += g.rows.tolist()
+                    ev.impact_blasts += len(g.rows)
+
+
+def _rhythm_cost(a: FloatArray, b: FloatArray) -> float:
+    """How unlike two blast sequences are, once the second is shifted to start with the first:
+    the count mismatch plus the mean gap (s) between each blast and its counterpart."""
+    ra, rb = a - a[0], b - b[0]
+    idx = np.clip(np.searchsorted(rb, ra), 1, max(len(rb) - 1, 1))
+    if len(rb) == 1:
+        gaps = np.abs(ra - rb[0])
+    else:
+        gaps = np.minimum(np.abs(ra - rb[idx - 1]), np.abs(ra - rb[np.minimum(idx, len(rb) - 1)]))
+    count = abs(len(a) - len(b)) / max(len(a), len(b))
+    return float(count + np.mean(np.minimum(gaps, 10.0)) / 10.0)
+
+
+def _paired_groups(groups: list[_BlastGroup]) -> list[FusedEvent]:
+    free = [g for g in groups if not g.used]
+    if not free:
+        return []
+    free.sort(key=lambda g: g.t0)
+    starts = np.array([g.t0 for g in free])
+    tree = cKDTree(np.array([[g.x, g.y] for g in free]))
+    candidates: list[tuple[float, int, int]] = []
+    for i, a in enumerate(free):
+        near = tree.query_ball_point([a.x, a.y], MAX_RANGE_M)
+        lo, hi = np.searchsorted(starts, [a.t0 + 1.0, a.t0 + MAX_FLIGHT_S])
+        window = set(range(int(lo), int(hi)))
+        for j in near:
+            if j not in window:
+                continue
+            b = free[j]
+            if b.party == a.party or a.party < 0 or b.party < 0:
+                continue
+            d = math.hypot(b.x - a.x, b.y - a.y)
+            speed = d / (b.t0 - a.t0)
+            if not (FLIGHT_SPEED_MS[0] <= speed <= FLIGHT_SPEED_MS[1]) or d < 1_000.0:
+                continue
+            candidates.append((_rhythm_cost(a.times, b.times), i, j))
+    candidates.sort()
+    out = []
+    for cost, i, j in candidates:
+        a, b = free[i], free[j]
+        if a.used or b.used or cost > 0.8:
+            continue
+        a.used = b.used = True
+        out.append(
+            FusedEvent(
+                kind="fire",
+                t_start=a.t0,
+                t_end=max(a.t1, b.t1),
+                x=b.x,
+                y=b.y,
+                cov=b.cov,
+                origin=(a.x, a.y, a.cov),
+                acoustic=a.rows.tolist() + b.rows.tolist(),
+                launch_blasts=len(a.rows),
+                impact_blasts=len(b.rows),
+                rounds=max(len(a.rows), len(b.rows)),
+            )
+        )
+    for g in free:
+        if not g.used:
+            # heard, but launch or impact cannot be told: located, origin unknown
+            g.used = True
+            out.append(
+                FusedEvent(
+                    kind="fire",
+                    t_start=g.t0,
+                    t_end=g.t1,
+                    x=g.x,
+                    y=g.y,
+                    cov=g.cov,
+                    acoustic=g.rows.tolist(),
+                    rounds=len(g.rows),
+                )
+            )
+    return out
+
+
+def _chi2(dx: float, dy: float, cov: FloatArray) -> float:
+    try:
+        sol = np.linalg.solve(cov, np.array([dx, dy]))
+    except np.linalg.LinAlgError:
+        return math.inf
+    return float(dx * sol[0] + dy * sol[1])
+
+
+def _report_place(e: Evidence) -> tuple[float, float, FloatArray] | None:
+    """Where a report puts the occurrence (the impact; for an outgoing sighting, the origin)."""
+    if math.isfinite(e.x):
+        return e.x, e.y, e.cov
+    if e.origin is not None:
+        return e.origin
+    return None
+
+
+def _event_place(ev: FusedEvent, origin: bool) -> tuple[float, float, FloatArray] | None:
+    if origin:
+        return ev.origin
+    if math.isfinite(ev.x):
+        return ev.x, ev.y, ev.cov + np.eye(2) * BARRAGE_SIGMA_M**2
+    return ev.origin
+
+
+def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]:
+    """Each report joins the most consistent fire event; returns those that join none."""
+    if not events:
+        return reports
+    fire = [ev for ev in events if ev.kind == "fire"]
+    pts = np.array(
+        [
+            [
+                ev.x if math.isfinite(ev.x) else ev.origin[0] if ev.origin else 0.0,
+                ev.y if math.isfinite(ev.y) else ev.origin[1] if ev.origin else 0.0,
+            ]
+            for ev in fire
+        ]
+    )
+    t_lo = np.array([ev.t_start - FIRE_WINDOW_S[0] for ev in fire])
+    t_hi = np.array([ev.t_end + FIRE_WINDOW_S[1] for ev in fire])
+    tree = cKDTree(pts)
+    left = []
+    for r in reports:
+        place = _report_place(r)
+        if place is None:
+            left.append(r)
+            continue
+        radius = 3.0 * math.sqrt(float(np.trace(place[2]))) + 5_000.0
+        best, best_cost = None, math.inf
+        for k in tree.query_ball_point([place[0], place[1]], radius):
+            if r.t1 < t_lo[k] or r.t0 > t_hi[k]:
+                continue
+            ev = fire[k]
+            target = _event_place(ev, origin=not math.isfinite(r.x))
+            if target is None:
+                continue
+            c = _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
+            if c <= GATE_CHI2 and c < best_cost:
+                best, best_cost = ev, c
+        if best is None:
+            left.append(r)
+        else:
+            best.members.append(r)
+    return left
+
+
+def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
+    """Reports that matched no fire event, grouped with each other by the same gate."""
+    events: list[FusedEvent] = []
+    for r in reports:
+        place = _report_place(r)
+        joined = False
+        for ev in events[-50:]:
+            if r.t0 > ev.t_end + FIRE_WINDOW_S[1] or r.t1 < ev.t_start - FIRE_WINDOW_S[0]:
+                continue
+            target = (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
+            if place is None or target is None:
+                continue
+            if _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2]) <= GATE_CHI2:
+                ev.members.append(r)
+                if r.kind != "allegation":
+                    places = [p for m in ev.members if m.kind != "allegation" and (p := _report_place(m))]
+                    if places:
+                        ev.x, ev.y, ev.cov = fuse_gaussians(places)
+                joined = True
+                break
+        if not joined:
+            x, y, cov = place if place is not None else (math.nan, math.nan, np.eye(2))
+            events.append(
+                FusedEvent(
+                    kind="fire" if r.kind != "allegation" else "allegation",
+                    t_start=r.t0,
+                    t_end=r.t1,
+                    x=x,
+                    y=y,
+                    cov=cov,
+                    members=[r],
+                )
+            )
+    for ev in events:
+        if ev.kind == "allegation" and any(m.kind != "allegation" for m in ev.members):
+            ev.kind = "fire"
+    return events
+
+
+def _cluster_simple(
+    kind: str, items: list[Evidence], radius_m: float, gap_s: float, key: object
+) -> list[FusedEvent]:
+    """Same kind, same key (weapon class, aircraft, interference type), near in place, windows
+    within `gap_s`."""
+    out = []
+    by_key: dict[str, list[Evidence]] = {}
+    for e in items:
+        by_key.setdefault(key(e), []).append(e)  # type: ignore[operator]
+    for members in by_key.values():
+        x = np.array([m.x for m in members])
+        y = np.array([m.y for m in members])
+        t = np.array([m.t0 for m in members])
+        for g in _space_time_groups(x, y, t, radius_m, gap_s):
+            ms = [members[i] for i in g.tolist()]
+            gx, gy, gcov = fuse_gaussians((m.x, m.y, m.cov) for m in ms)
+            origins = [m.origin for m in ms if m.origin is not None]
+            out.append(
+                FusedEvent(
+                    kind=kind,
+                    t_start=min(m.t0 for m in ms),
+                    t_end=max(m.t1 for m in ms),
+                    x=gx,
+                    y=gy,
+                    cov=gcov,
+                    origin=fuse_gaussians(origins) if origins else None,
+                    members=ms,
+                    rounds=0,
+                )
+            )
+    return out
+
+
+def _finish(ev: FusedEvent) -> None:
+    """Origin from the reports where the blasts and radar gave none; rounds from what was counted."""
+    if ev.kind != "fire":
+        return
+    if ev.origin is None:
+        origins = [m.origin for m in ev.members if m.origin is not None and m.kind != "allegation"]
+        if origins:
+            ev.origin = fuse_gaussians(origins)
+        else:
+            rays = [m.ray for m in ev.members if m.ray is not None]
+            if rays:
+                ev.ray = min(rays, key=lambda r: r.sigma_deg)
+    counted = [m.count for m in ev.members if m.kind in ("sighting", "radar_track")]
+    ev.rounds = max([ev.rounds, ev.launch_blasts, ev.impact_blasts, *counted])
+    if not math.isfinite(ev.x) and ev.origin is not None:
+        ev.x, ev.y, ev.cov = ev.origin

@@ -1,0 +1,138 @@
+"""The verification pipeline, pure: observations and located blasts in, graded events out.
+
+associate (the acoustic engine, run before) -> fuse -> locate origin -> attribute -> classify
+against the agreement -> grade. Deterministic: the same input gives the same events in the same
+order. No database and no files here: the server feeds it from the store, `garant verify`
+from files, the benchmarks from the simulator.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from garant.domain.agreement import Agreement
+from garant.geo.engine import Geography
+from garant.verify.acoustic import ellipse_95
+from garant.verify.attribution import Attribution, Attributor
+from garant.verify.classify import Breach, Classifier, severity
+from garant.verify.evidence import AcousticEvents, Evidence, Projector, from_observation
+from garant.verify.fusion import FusedEvent, fuse
+from garant.verify.grading import Grade, grade
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass
+class VerifiedEvent:
+    """One event of the automatic bulletin, with everything the analysts review."""
+
+    kind: str
+    t_start: float
+    t_end: float
+    lon: float
+    lat: float
+    ellipse: tuple[float, float, float]  # 95%: semi-major, semi-minor (m), azimuth (deg)
+    origin_lon: float
+    origin_lat: float
+    origin_ellipse: tuple[float, float, float] | None
+    attribution: Attribution
+    breaches: list[Breach]
+    grade: Grade
+    severity: float
+    weapon_class: str | None
+    rounds: int
+    casualties: int
+    observation_ids: list[str]
+    acoustic_ids: list[str]
+    agreement_key: str
+
+
+def _ellipse(cov: FloatArray) -> tuple[float, float, float]:
+    a, b, az = ellipse_95(np.array([cov[0, 0]]), np.array([cov[0, 1]]), np.array([cov[1, 1]]))
+    return float(a[0]), float(b[0]), float(az[0])
+
+
+def run_pipeline(
+    observations: Iterable[dict[str, Any]],
+    acoustic: AcousticEvents,
+    agreement: Agreement,
+    geo: Geography | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[VerifiedEvent]:
+    """Build the automatic bulletin. `observations` are accepted observations (their JSON, with
+    an `id`, else their `client_id`, naming them); acoustic detections among them are left to
+    the acoustic engine, whose located blasts come in `acoustic`."""
+    geo = geo or Geography.from_agreement(agreement)
+    proj = Projector(geo)
+    ranges = {w.code: w.max_range_km * 1000.0 for w in agreement.weapon_classes if w.max_range_km}
+    say = progress or (lambda _s: None)
+    evidence: list[Evidence] = [
+        from_observation(i, o, proj, ranges)
+        for i, o in enumerate(observations)
+        if o["kind"] != "acoustic_detection"
+    ]
+    say(f"{len(evidence)} reports, {len(acoustic)} located blasts")
+    ax, ay = geo.project(acoustic.lon, acoustic.lat)
+    aparty = geo.party_index(acoustic.lon, acoustic.lat)
+    events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty)
+    say(f"{len(events)} fused events")
+    attributions = Attributor(geo).attribute(events)
+    classifier = Classifier(agreement, geo)
+    heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
+    out = []
+    for ev, attr in zip(events, attributions, strict=True):
+        breaches = classifier.classify(ev, attr)
+        out.append(_verified(ev, attr, breaches, geo, acoustic, agreement.key, heavy))
+    return out
+
+
+def _verified(
+    ev: FusedEvent,
+    attr: Attribution,
+    breaches: list[Breach],
+    geo: Geography,
+    acoustic: AcousticEvents,
+    key: str,
+    heavy: frozenset[str],
+) -> VerifiedEvent:
+    x, y = (
+        (ev.x, ev.y)
+        if math.isfinite(ev.x)
+        else (ev.origin[0], ev.origin[1])
+        if ev.origin
+        else (math.nan, math.nan)
+    )
+    lon, lat = geo.unproject(x, y) if math.isfinite(x) else (math.nan, math.nan)
+    if ev.origin is not None:
+        olon, olat = geo.unproject(ev.origin[0], ev.origin[1])
+        oell: tuple[float, float, float] | None = _ellipse(ev.origin[2])
+    else:
+        olon = olat = math.nan
+        oell = None
+    return VerifiedEvent(
+        kind=ev.kind,
+        t_start=ev.t_start,
+        t_end=ev.t_end,
+        lon=float(lon),
+        lat=float(lat),
+        ellipse=_ellipse(ev.cov),
+        origin_lon=float(olon),
+        origin_lat=float(olat),
+        origin_ellipse=oell,
+        attribution=attr,
+        breaches=breaches,
+        grade=grade(ev),
+        severity=severity(ev, heavy, breaches),
+        weapon_class=ev.weapon_class(),
+        rounds=ev.rounds,
+        casualties=ev.casualties(),
+        observation_ids=[m.obs_id for m in ev.members],
+        acoustic_ids=[acoustic.ids[i] for i in ev.acoustic],
+        agreement_key=key,
+    )
