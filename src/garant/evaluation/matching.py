@@ -1,7 +1,9 @@
 """One-to-one matching of found events to true events within a distance and a time tolerance.
 
 A pair is a candidate when both its geodesic distance and its time difference are within
-tolerance. Among candidates, the matching first has as many pairs as possible, then the
+tolerance. A true event that lasts (a barrage, weapons kept in place for hours) may be given its
+end: the time difference is then to the nearest moment of its span, since a report at any time
+while it lasts is a report of it. Among candidates, the matching first has as many pairs as possible, then the
 smallest total cost (d/D)^2 + (dt/T)^2: the Hungarian algorithm (SciPy's
 `linear_sum_assignment`) on each connected group of candidates, so a dense barrage is matched
 as a whole and the whole run never becomes one dense matrix.
@@ -41,6 +43,7 @@ def match_events(
     found_t: FloatArray,
     distance_m: float,
     time_s: float,
+    true_t_end: FloatArray | None = None,
 ) -> tuple[IntArray, IntArray]:
     """Indices (true, found) of the matched pairs."""
     if len(true_t) == 0 or len(found_t) == 0:
@@ -52,12 +55,20 @@ def match_events(
     # candidates in a scaled space (a little generous: the projection is not exact far from its
     # centre), then the exact tests
     slack = 1.05
-    t_pts = np.column_stack([tx / distance_m, ty / distance_m, (true_t - true_t.min()) / time_s])
-    f_pts = np.column_stack([fx / distance_m, fy / distance_m, (found_t - true_t.min()) / time_s])
-    pairs = cKDTree(t_pts).sparse_distance_matrix(cKDTree(f_pts), np.sqrt(2.0) * slack, output_type="ndarray")
+    if true_t_end is None:
+        t_pts = np.column_stack([tx / distance_m, ty / distance_m, (true_t - true_t.min()) / time_s])
+        f_pts = np.column_stack([fx / distance_m, fy / distance_m, (found_t - true_t.min()) / time_s])
+        radius = np.sqrt(2.0) * slack
+    else:  # spans: candidates by place only, the time test below
+        t_pts, f_pts, radius = np.column_stack([tx, ty]) / distance_m, np.column_stack([fx, fy]) / distance_m, slack
+    pairs = cKDTree(t_pts).sparse_distance_matrix(cKDTree(f_pts), radius, output_type="ndarray")
     ti = pairs["i"].astype(np.int64)
     fi = pairs["j"].astype(np.int64)
-    dt = np.abs(true_t[ti] - found_t[fi])
+    if true_t_end is None:
+        dt = np.abs(true_t[ti] - found_t[fi])
+    else:
+        end = np.maximum(true_t_end[ti], true_t[ti])
+        dt = np.maximum.reduce([true_t[ti] - found_t[fi], found_t[fi] - end, np.zeros(len(ti))])
     _, _, d = geodesic(true_lon[ti], true_lat[ti], found_lon[fi], found_lat[fi])
     ok = (d <= distance_m) & (dt <= time_s)
     ti, fi, d, dt = ti[ok], fi[ok], d[ok], dt[ok]

@@ -6,7 +6,9 @@ Two levels:
   least `min_detections` sensors: fewer cannot fix a position and a time. Location error is
   compared with the Cramér–Rao bound of each blast's own detecting sensors.
 - `incident`: fused, attributed, classified events (the verification pipeline). The true
-  events are the incidents that caused at least one observation.
+  events are the incidents some observation reveals: a report of any kind other than an
+  acoustic arrival, or a blast heard by at least `min_detections` sensors. An incident that
+  lasts is matched at any moment of its span (start to end).
 
 Both report precision, recall and F1 of a one-to-one matching within a distance and a time
 tolerance, location error (median, 90th percentile), coverage of the stated 95% ellipse, and
@@ -29,7 +31,7 @@ import orjson
 
 from garant.evaluation.crb import location_crb, rms_radius
 from garant.evaluation.matching import match_events
-from garant.evaluation.tables import EventTable, read_assignments, read_events
+from garant.evaluation.tables import EventTable, parse_time, read_assignments, read_events
 from garant.sim.physics import geodesic, sound_speed
 from garant.sim.scenario import Atmosphere
 
@@ -86,7 +88,8 @@ class Truth:
 
     def incidents(self) -> EventTable:
         return read_events(
-            self.truth / "incidents.csv", keep=("type", "origin_line_distance_m", "party", "regime")
+            self.truth / "incidents.csv",
+            keep=("type", "origin_line_distance_m", "party", "regime", "end_time"),
         )
 
     def blasts(self) -> EventTable:
@@ -112,17 +115,19 @@ class Truth:
                 dets.append(did)
         return blasts, stations, dets
 
-    def observed_incidents(self) -> set[str]:
+    def observed_incidents(self, min_detections: int = 1) -> set[str]:
+        """Incidents some observation reveals: any report other than an acoustic arrival, or a
+        blast heard by at least `min_detections` sensors (fewer arrivals cannot place it)."""
         seen: set[str] = set()
         with (self.truth / "observations.csv").open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 if row["event_id"]:
                     seen.add(row["event_id"])
         with (self.truth / "detections.csv").open(encoding="utf-8") as fh:
-            heard = {row["event_id"] for row in csv.DictReader(fh)}
+            heard = Counter(row["event_id"] for row in csv.DictReader(fh))
         with (self.truth / "blasts.csv").open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
-                if row["event_id"] in heard:
+                if heard[row["event_id"]] >= min_detections:
                     seen.add(row["incident_id"])
         return seen
 
@@ -140,7 +145,7 @@ def evaluate(
     if options.level == "blast":
         return _evaluate_blasts(truth, found, options, distance_m, time_s)
     assignments = read_assignments(assignments_file) if assignments_file else None
-    return _evaluate_incidents(truth, found, assignments, distance_m, time_s)
+    return _evaluate_incidents(truth, found, assignments, distance_m, time_s, options.min_detections)
 
 
 def _common(
@@ -151,7 +156,13 @@ def _common(
     distance_m: float,
     time_s: float,
 ) -> tuple[dict[str, Any], npt.NDArray[np.int64], npt.NDArray[np.int64], set[int]]:
-    ti, fi = match_events(true.lon, true.lat, true.t, found.lon, found.lat, found.t, distance_m, time_s)
+    ends = true.extra.get("end_time")
+    span = np.array([parse_time(e) if e else np.nan for e in ends]) if level == "incident" and ends else None
+    if span is not None:
+        span = np.where(np.isfinite(span), span, true.t)
+    ti, fi = match_events(
+        true.lon, true.lat, true.t, found.lon, found.lat, found.t, distance_m, time_s, true_t_end=span
+    )
     matched_eligible = int(eligible[ti].sum())
     report: dict[str, Any] = {
         "level": level,
@@ -253,10 +264,15 @@ def _stations(truth: Truth) -> dict[str, Any]:
 
 
 def _evaluate_incidents(
-    truth: Truth, found: EventTable, assignments: dict[str, str] | None, distance_m: float, time_s: float
+    truth: Truth,
+    found: EventTable,
+    assignments: dict[str, str] | None,
+    distance_m: float,
+    time_s: float,
+    min_detections: int,
 ) -> dict[str, Any]:
     true = truth.incidents()
-    observed = truth.observed_incidents()
+    observed = truth.observed_incidents(min_detections)
     eligible = np.array([i in observed for i in true.ids])
     report, ti, fi, excused = _common("incident", true, eligible, found, distance_m, time_s)
     if found.origin is not None and true.origin is not None and len(ti):

@@ -41,7 +41,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95
+from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95, cov_from_radius95
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -56,7 +56,8 @@ FLIGHT_SPEED_MS = (150.0, 1_100.0)  # mean speeds of tube and rocket artillery p
 MAX_FLIGHT_S = 400.0
 MAX_RANGE_M = 100_000.0
 BARRAGE_SIGMA_M = 300.0  # spread of a barrage's impacts around their mean
-FIRE_WINDOW_S = (120.0, 600.0)  # a report may precede a fire event's first blast, or follow it
+FIRE_WINDOW_S = (120.0, 600.0)
+UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the post  # a report may precede a fire event's first blast, or follow it
 
 
 @dataclass
@@ -83,8 +84,7 @@ class FusedEvent:
             if m.weapon_class and m.kind != "allegation":
                 votes[m.weapon_class] += 2 if m.kind == "crater" else 1
         if not votes:
-            alleged = Counter(m.weapon_class for m in self.members if m.weapon_class)
-            return None if not alleged else None  # an allegation's claim does not classify
+            return None  # an allegation's claim of a weapon does not classify
         return votes.most_common(1)[0][0]
 
     def casualties(self) -> int:
@@ -385,11 +385,13 @@ def _report_place(e: Evidence) -> tuple[float, float, FloatArray] | None:
         return e.x, e.y, e.cov
     if e.origin is not None:
         return e.origin
+    if e.observer is not None:  # heard or seen without a bearing: somewhere around the post
+        return e.observer[0], e.observer[1], cov_from_radius95(UNPLACED_RADIUS_M)
     return None
 
 
 def _event_place(ev: FusedEvent, origin: bool) -> tuple[float, float, FloatArray] | None:
-    if origin:
+    if origin or not math.isfinite(ev.x):
         return ev.origin
     if math.isfinite(ev.x):
         return ev.x, ev.y, ev.cov + np.eye(2) * BARRAGE_SIGMA_M**2
@@ -425,12 +427,13 @@ def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]
             if r.t1 < t_lo[k] or r.t0 > t_hi[k]:
                 continue
             ev = fire[k]
-            target = _event_place(ev, origin=not math.isfinite(r.x))
-            if target is None:
-                continue
-            c = _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
-            if c <= GATE_CHI2 and c < best_cost:
-                best, best_cost = ev, c
+            # a post may take a launch for an impact and the other way round: try both ends
+            for target in (_event_place(ev, origin=False), ev.origin):
+                if target is None:
+                    continue
+                c = _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
+                if c <= GATE_CHI2 and c < best_cost:
+                    best, best_cost = ev, c
         if best is None:
             left.append(r)
         else:
