@@ -146,6 +146,8 @@ def print_report(r: dict[str, Any]) -> None:
     fa = r.get("false_allegations")
     if fa:
         t.add_row("false allegations verified", f"{_fmt(fa.get('verified'))} of {fa['false_total']}")
+        if "blamed" in fa:
+            t.add_row("false allegations blamed (corroborated+)", f"{fa['blamed']} of {fa['false_total']}")
     console.print(t)
     if att.get("reliability"):
         rel = Table("forecast", "n", "mean forecast", "observed", title="reliability (attribution)")

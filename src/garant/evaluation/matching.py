@@ -60,7 +60,11 @@ def match_events(
         f_pts = np.column_stack([fx / distance_m, fy / distance_m, (found_t - true_t.min()) / time_s])
         radius = np.sqrt(2.0) * slack
     else:  # spans: candidates by place only, the time test below
-        t_pts, f_pts, radius = np.column_stack([tx, ty]) / distance_m, np.column_stack([fx, fy]) / distance_m, slack
+        t_pts, f_pts, radius = (
+            np.column_stack([tx, ty]) / distance_m,
+            np.column_stack([fx, fy]) / distance_m,
+            slack,
+        )
     pairs = cKDTree(t_pts).sparse_distance_matrix(cKDTree(f_pts), radius, output_type="ndarray")
     ti = pairs["i"].astype(np.int64)
     fi = pairs["j"].astype(np.int64)

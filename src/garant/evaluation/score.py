@@ -405,19 +405,25 @@ def _false_allegations(
     row_of = {eid: j for j, eid in enumerate(found.ids)}
     true_party_of_found = {j: true.extra["party"][k] for k, j in zip(ti.tolist(), fi.tolist(), strict=True)}
     parties = sorted(found.probs) if found.probs else []
-    verified = 0
+    verified = blamed = 0
     for a in false:
         j = row_of.get(assignments.get(a["observation_id"], ""))
-        if j is None or found.status[j] != "verified" or found.probs is None:
+        if j is None or found.probs is None:
             continue
         p = np.array([found.probs[c][j] for c in parties])
         if not np.any(np.isfinite(p)):
             continue
-        blamed = parties[int(np.nanargmax(p))]
-        # the claim stands verified if the event is put on the accused, and no true incident by
-        # the accused lies behind it
-        if blamed == a["accused_party"] and true_party_of_found.get(j) != a["accused_party"]:
+        accused = parties[int(np.nanargmax(p))]
+        # the claim stands if the event is put on the accused, and no true incident by the
+        # accused lies behind it
+        if accused != a["accused_party"] or true_party_of_found.get(j) == a["accused_party"]:
+            continue
+        if found.status[j] in ("corroborated", "verified"):
+            blamed += 1
+        if found.status[j] == "verified":
             verified += 1
+    out["blamed"] = blamed
     out["verified"] = verified
     out["share_verified"] = verified / len(false) if false else 0.0
+    out["share_blamed"] = blamed / len(false) if false else 0.0
     return out
