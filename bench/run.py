@@ -17,7 +17,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import bench_access, bench_associate, bench_geo, bench_intake, bench_log, bench_sim
+from bench import bench_access, bench_associate, bench_geo, bench_intake, bench_log, bench_sim, bench_verify
 
 
 def machine() -> dict[str, Any]:
@@ -45,6 +45,7 @@ def main() -> None:
     results["access_timing"] = bench_access.run()
     results["simulator"] = bench_sim.run()
     results["acoustic_association"] = bench_associate.run()
+    results["verification_pipeline"] = bench_verify.run()
     out = orjson.dumps(results, option=orjson.OPT_INDENT_2)
     Path("bench/results").mkdir(parents=True, exist_ok=True)
     Path("bench/results/latest.json").write_bytes(out)

@@ -118,7 +118,7 @@ def _radar(
 
 
 def test_attribution_integrates_the_origin_over_the_control_areas() -> None:
-    agreement, geo = _terms()
+    agreement, _ = _terms()
     pos = agreement.positive_side
     neg = next(p.code for p in agreement.parties if p.code != pos)
     far = _radar(1, _across(12.0), _across(-8.0), 300.0)

@@ -116,7 +116,7 @@ def verify_command(
     write_bulletin(out, events, tuple(p.code for p in terms.parties))
     n_viol = sum(len(e.breaches) for e in events)
     console.print(
-        f"{len(events)} events, {n_viol} violations from {len(rows)} reports and {len(blasts)} located blasts "
+        f"{len(events)} events, {n_viol} violations from {len(rows)} reports, {len(blasts)} located blasts "
         f"in {time.perf_counter() - began:.1f} s -> {out}"
     )
 

@@ -56,8 +56,9 @@ FLIGHT_SPEED_MS = (150.0, 1_100.0)  # mean speeds of tube and rocket artillery p
 MAX_FLIGHT_S = 400.0
 MAX_RANGE_M = 100_000.0
 BARRAGE_SIGMA_M = 300.0  # spread of a barrage's impacts around their mean
-FIRE_WINDOW_S = (120.0, 600.0)
-UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the post  # a report may precede a fire event's first blast, or follow it
+FIRE_WINDOW_S = (120.0, 600.0)  # a report may precede a fire event's first blast, or follow it
+UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the post
+MIN_ACOUSTIC_ONLY_BLASTS = 6  # fewer located blasts, with no other report, make no fire event
 
 
 @dataclass
@@ -145,7 +146,7 @@ def fuse_gaussians(
         p = np.array(pts)
         scatter = np.cov(p.T) if len(p) > 2 else np.eye(2) * spread_m**2
         cov = cov + scatter / len(p)
-    return float(mean[0]), float(mean[1]), cov
+    return float(mean[0]), float(mean[1]), np.asarray(cov, dtype=np.float64)
 
 
 @dataclass
@@ -179,6 +180,9 @@ def fuse(
     reports = [e for k in ("crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])]
     reports.sort(key=lambda e: (e.t0, e.obs_id))
     leftovers = _attach(events, reports)
+    # a few blasts and nothing else is, in the simulated regimes, a false or stray event far
+    # more often than an incident: such events stay in the acoustic bulletin, out of this one
+    events = [ev for ev in events if ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS]
     events += _report_events(leftovers)
     presence = by_kind.get("weapon_presence", [])
     events += _cluster_simple(

@@ -58,6 +58,13 @@ def _ellipse(cov: FloatArray) -> tuple[float, float, float]:
     return float(a[0]), float(b[0]), float(az[0])
 
 
+def _lonlat(geo: Geography, x: float, y: float) -> tuple[float, float]:
+    if not math.isfinite(x):
+        return math.nan, math.nan
+    lon, lat = geo.unproject(x, y)
+    return float(lon), float(lat)
+
+
 def run_pipeline(
     observations: Iterable[dict[str, Any]],
     acoustic: AcousticEvents,
@@ -108,13 +115,9 @@ def _verified(
         if ev.origin
         else (math.nan, math.nan)
     )
-    lon, lat = geo.unproject(x, y) if math.isfinite(x) else (math.nan, math.nan)
-    if ev.origin is not None:
-        olon, olat = geo.unproject(ev.origin[0], ev.origin[1])
-        oell: tuple[float, float, float] | None = _ellipse(ev.origin[2])
-    else:
-        olon = olat = math.nan
-        oell = None
+    lon, lat = _lonlat(geo, x, y)
+    olon, olat = _lonlat(geo, ev.origin[0], ev.origin[1]) if ev.origin is not None else (math.nan, math.nan)
+    oell = _ellipse(ev.origin[2]) if ev.origin is not None else None
     return VerifiedEvent(
         kind=ev.kind,
         t_start=ev.t_start,

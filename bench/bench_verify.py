@@ -1,0 +1,118 @@
+"""Verification pipeline: the automatic bulletin built from an empty one, per regime.
+
+For each shipped scenario a fresh process reads the simulator's files, locates the blasts with
+the acoustic engine (in memory), runs the pipeline (fuse, attribute, classify, grade) and writes
+the bulletin; it reports the time of each step and its peak memory (VmHWM: a fresh process's own
+high-water mark). `garant eval` then scores the bulletin at the incident level. The acoustic
+engine runs with the scenario's mean sound speed, as the server does with its configured one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from garant.evaluation.score import EvalOptions, evaluate
+
+REGIMES = (("quiet-day", 2), ("flare-up", 3), ("armed-attack-day", 1))
+
+_CHILD = r"""
+import sys, time, orjson
+from pathlib import Path
+from garant.services.agreements import read_agreement
+from garant.verify.acoustic import AssociationParams, Network, associate
+from garant.verify.bulletin_files import write_bulletin
+from garant.verify.evidence import AcousticEvents
+from garant.verify.files import read_detections, read_stations
+from garant.verify.pipeline import run_pipeline
+
+def peak_mb():
+    hwm = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM"))
+    return int(hwm.split()[1]) / 1024
+
+root = Path(sys.argv[1])
+meta = orjson.loads((root / "truth" / "meta.json").read_bytes())
+speed = 331.3 * (1 + meta["scenario"]["atmosphere"]["temperature_c"] / 273.15) ** 0.5
+ac = meta["scenario"]["acoustic"]
+sigma = (ac["timing_sigma_s"] ** 2 + ac["bias_sigma_s"] ** 2) ** 0.5
+t0 = time.perf_counter()
+st = read_stations(root / "stations.csv")
+det = read_detections(root / "detections.csv", st)
+ev = associate(Network.from_lonlat(st.lon, st.lat), det.station, det.time_s, det.azimuth_deg,
+               AssociationParams(speed_ms=speed, timing_sigma_s=sigma))
+ids = [f"ab-{k}" for k in range(len(ev))]
+members = {}
+for i, e in enumerate(ev.assignment.tolist()):
+    if e >= 0:
+        members.setdefault(ids[e], []).append(det.ids[i])
+blasts = AcousticEvents(ids, ev.time, ev.lon, ev.lat, ev.semi_major_m, ev.semi_minor_m, ev.azimuth_deg,
+                        ev.n_detections, members)
+t1 = time.perf_counter()
+rows = []
+with (root / "observations.jsonl").open("rb") as fh:
+    for line in fh:
+        o = orjson.loads(line)
+        if o["kind"] != "acoustic_detection":
+            rows.append(o)
+agreement = read_agreement("demo")
+events = run_pipeline(rows, blasts, agreement)
+write_bulletin(root / "bulletin", events, tuple(p.code for p in agreement.parties))
+t2 = time.perf_counter()
+print(orjson.dumps({"detections": len(det.ids), "blasts": len(ev), "reports": len(rows),
+                    "events": len(events), "violations": sum(len(e.breaches) for e in events),
+                    "acoustic_s": t1 - t0, "pipeline_s": t2 - t1, "total_s": t2 - t0,
+                    "peak_rss_mb": peak_mb()}).decode())
+"""
+
+_SIM = r"""
+import sys
+from pathlib import Path
+from garant.sim.run import run_scenario
+from garant.sim.scenario import load_scenario
+sc, path = load_scenario(sys.argv[1], int(sys.argv[3]))
+run_scenario(sc, Path(sys.argv[2]), scenario_file=path)
+"""
+
+
+def _child(code: str, *args: str) -> str:
+    out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+
+
+def _r(v: Any) -> Any:
+    return round(v, 3) if isinstance(v, float) else v
+
+
+def run() -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    for name, seed in REGIMES:
+        with tempfile.TemporaryDirectory(prefix="garant-bench-verify-") as tmp:
+            _child(_SIM, name, tmp, str(seed))
+            row = {k: _r(v) for k, v in orjson.loads(_child(_CHILD, tmp)).items()}
+            root = Path(tmp)
+            rep = evaluate(
+                root, root / "bulletin" / "events.csv", root / "bulletin" / "assignments.csv", EvalOptions()
+            )
+            att = rep["attribution"]
+            row["quality"] = {
+                "scored": rep["true_events_scored"],
+                "precision": _r(rep["precision"]),
+                "recall": _r(rep["recall"]),
+                "f1": _r(rep["f1"]),
+                "location_median_m": _r(rep["location_error"]["median_m"]),
+                "ellipse_95_coverage": _r(rep["ellipse_95"]["coverage"]),
+                "attribution_accuracy_ge_2km": _r(att.get("accuracy_origin_ge_2km")),
+                "n_ge_2km": att.get("n_origin_ge_2km"),
+                "brier": _r(att.get("brier")),
+                "false_allegations_blamed": rep["false_allegations"].get("blamed"),
+                "false_allegations": rep["false_allegations"]["false_total"],
+                "f1_by_provision": {p: _r(v["f1"]) for p, v in rep["classification"]["by_provision"].items()},
+            }
+            results[f"{name} (seed {seed})"] = row
+            print(f"verify {name}: {row}", file=sys.stderr)
+    return results
