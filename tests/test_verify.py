@@ -331,9 +331,21 @@ def test_acoustic_only_fire_gets_its_origin_from_the_launch_blasts() -> None:
     assert abs(ev.lon - impact[0]) < 0.01 and abs(ev.origin_lon - launch[0]) < 0.01
     neg = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
     assert ev.attribution.probs is not None and ev.attribution.probs[neg] == 1.0
+    # alone, the launch group cannot say whether it was a launch or an impact: no origin; and
+    # two lone blasts with nothing else make no fire event at all
+    n = 6
+    lone_t = t0 + np.arange(n) * 6.0
     lone = AcousticEvents(
-        ids=["a", "b"], t=times[:2], lon=lon[:2], lat=lat[:2], semi_major_m=np.full(2, 150.0),
-        semi_minor_m=np.full(2, 100.0), azimuth_deg=np.zeros(2), n_detections=np.full(2, 7), detections={},
+        ids=[f"l{k}" for k in range(n)], t=lone_t, lon=np.full(n, launch[0]), lat=np.full(n, 48.3),
+        semi_major_m=np.full(n, 150.0), semi_minor_m=np.full(n, 100.0), azimuth_deg=np.zeros(n),
+        n_detections=np.full(n, 7), detections={},
     )  # fmt: skip
     (ev,) = run_pipeline([], lone, agreement, geo)
     assert ev.attribution.probs is None and math.isnan(ev.origin_lon)
+    assert ev.kind == "fire" and ev.grade.level == "reported" and ev.grade.technical
+    two = AcousticEvents(
+        ids=["a", "b"], t=lone_t[:2], lon=np.full(2, launch[0]), lat=np.full(2, 48.3),
+        semi_major_m=np.full(2, 150.0), semi_minor_m=np.full(2, 100.0), azimuth_deg=np.zeros(2),
+        n_detections=np.full(2, 7), detections={},
+    )  # fmt: skip
+    assert run_pipeline([], two, agreement, geo) == []
