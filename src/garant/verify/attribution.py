@@ -76,7 +76,8 @@ class Attributor:
         out: list[Attribution] = []
         parties = self.geo.parties
         # quick path: the whole ellipse far from the line
-        centres, spread, need = [], [], []
+        centres: list[tuple[float, float]] = []
+        spread: list[float] = []
         for ev in events:
             place = self._place(ev)
             if place is None:
@@ -101,7 +102,6 @@ class Attributor:
                 p = {c: 0.0 for c in parties}
                 p[parties[int(pidx[k])]] = 1.0
                 out.append(self._flip(ev, Attribution(p, *draws)))
-                need.append(False)
                 continue
             dl, da = self.geo.unproject(*draws)
             idx = self.geo.party_index(dl, da)
