@@ -41,7 +41,7 @@ def test_migrations_are_idempotent(db: Database) -> None:
     migrate(db)
     with db.read() as conn:
         head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0006"
 
 
 def test_sqlite_pragmas(sqlite_db: Database) -> None:

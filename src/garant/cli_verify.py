@@ -129,12 +129,15 @@ def pipeline_run(
     batch: Annotated[int, typer.Option(help="detections taken in per transaction", min=1)] = 250_000,
 ) -> None:
     """Bring the automatic bulletin up to date with every observation accepted since the last
-    run (the server does this by itself after each write; this is for loads done offline).
+    run: the acoustic events, then the verified bulletin (fused, attributed, classified,
+    graded events and their violations). The server does this by itself after each write;
+    this is for loads done offline.
     Uses GARANT_ACOUSTIC_SPEED_MS and GARANT_ACOUSTIC_TIMING_SIGMA_S."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from garant.config import Settings
     from garant.services.bulletin import PIPELINE, update_acoustic
+    from garant.services.verification import update_verification
     from garant.store import events as ev_store
     from garant.store.db import migrate, open_database
 
@@ -152,4 +155,12 @@ def pipeline_run(
         f"{report.detections} acoustic detections taken in: {report.events_created} new events, "
         f"{report.events_updated} updated, {report.linked} detections linked "
         f"in {time.perf_counter() - t0:.1f} s"
+    )
+    t1 = time.perf_counter()
+    with console.status("fusing, attributing, classifying"):
+        fused = update_verification(db, progress=lambda s: console.log(s))
+    console.print(
+        f"verified bulletin: {fused.events_created} new events, {fused.events_updated} revised, "
+        f"{fused.events_closed} closed, {fused.violations} violations "
+        f"in {time.perf_counter() - t1:.1f} s"
     )

@@ -72,6 +72,7 @@ class AppState:
 
     def _bulletin_loop(self) -> None:
         from garant.services.bulletin import update_acoustic
+        from garant.services.verification import update_verification
 
         while True:
             with self._lock:
@@ -81,6 +82,7 @@ class AppState:
                 self._bulletin_pending = False
             try:
                 update_acoustic(self.db, self.settings.acoustic_params())
+                update_verification(self.db)
             except Exception:  # the next accepted write tries again; intake is never held up
                 logging.getLogger("garant.bulletin").exception("automatic bulletin update failed")
 

@@ -17,6 +17,7 @@ from garant.config import Settings
 from garant.services.agreements import load_agreement_file
 from garant.services.bulk import ingest_file
 from garant.services.bulletin import update_acoustic
+from garant.services.verification import update_verification
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 from garant.store.observations import count_observations
@@ -50,7 +51,9 @@ def load_demo(db: Database) -> str:
     stored = load_agreement_file(db, demo_files()[0])
     result = ingest_file(db, demo_observations(), "jsonl")
     run = update_acoustic(db, Settings.from_env().acoustic_params())
+    fused = update_verification(db)
     return (
         f"demo loaded: {stored.agreement.key}, {result.accepted} observations "
-        f"(simulated: demo/scenario.yaml); automatic bulletin: {run.events_created} acoustic events"
+        f"(simulated: demo/scenario.yaml); automatic bulletin: {run.events_created} acoustic events, "
+        f"{fused.events_created} verified-bulletin events with {fused.violations} violations"
     )

@@ -18,9 +18,15 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects import sqlite
 
 from garant.domain.canonical import sha256_hex
-from garant.store.schema import agreements, observations
+from garant.store.schema import agreements, observations, review_acts
 from garant.store.types import UTCDateTime
-from garant.transparency.leaves import agreement_leaf, key_leaf, key_record_id, observation_leaf
+from garant.transparency.leaves import (
+    agreement_leaf,
+    key_leaf,
+    key_record_id,
+    observation_leaf,
+    review_act_leaf,
+)
 
 _ANY_DIALECT = sqlite.dialect()  # the type's reader handles both text and datetime values
 
@@ -96,6 +102,20 @@ def _key(row: Any) -> RecordLeaf:
     return RecordLeaf("log_key", rid, row.seq, key_leaf(row.vkey, _utc(row.created_at)), problems)
 
 
+def _review_act(row: Any) -> RecordLeaf:
+    data = review_act_leaf(
+        row.id,
+        row.event_id,
+        row.act,
+        row.actor,
+        row.actor_org,
+        _utc(row.at),
+        row.reason,
+        orjson.loads(row.payload),
+    )
+    return RecordLeaf("review_act", row.id, row.seq, data, ())
+
+
 def _rows(
     conn: Connection, table: str, record_type: str, id_column: str, build: Callable[[Any], RecordLeaf]
 ) -> Iterator[RecordLeaf]:
@@ -124,10 +144,15 @@ def _keys(conn: Connection) -> Iterator[RecordLeaf]:
     return _rows(conn, "log_keys", "log_key", "key_name", _key)
 
 
+def _review_acts(conn: Connection) -> Iterator[RecordLeaf]:
+    return _rows(conn, "review_acts", "review_act", "id", _review_act)
+
+
 RECORD_SOURCES: dict[str, Callable[[Connection], Iterator[RecordLeaf]]] = {
     "observation": _observations,
     "agreement": _agreements,
     "log_key": _keys,
+    "review_act": _review_acts,
 }
 
 
@@ -141,6 +166,9 @@ def record_leaf(conn: Connection, record_type: str, record_id: str) -> bytes | N
     if record_type == "agreement":
         row = conn.execute(select(agreements).where(agreements.c.key == record_id)).first()
         return None if row is None else agreement_leaf(row.key, row.loaded_at, orjson.loads(row.content))
+    if record_type == "review_act":
+        row = conn.execute(select(review_acts).where(review_acts.c.id == record_id)).first()
+        return None if row is None else _review_act(row).data
     if record_type == "log_key":
         for leaf in _keys(conn):
             if leaf.record_id == record_id:

@@ -17,7 +17,14 @@ from sqlalchemy import Connection, and_, exists, func, insert, literal_column, n
 
 from garant.domain.access import Principal
 from garant.store.access import visible_observations
-from garant.store.schema import event_observations, events, log_leaves, observations, pipeline_state
+from garant.store.schema import (
+    event_observations,
+    event_parts,
+    events,
+    log_leaves,
+    observations,
+    pipeline_state,
+)
 
 ACOUSTIC = "acoustic_detection"
 _CHUNK = 500
@@ -204,14 +211,26 @@ def link(conn: Connection, pairs: Sequence[tuple[str, str]]) -> None:
 
 
 def visible_events(viewer: Principal) -> Any:
-    """Events all of whose observations the viewer may see (an event with none: nobody but the system)."""
+    """Events all of whose observations the viewer may see: its own, and for a fused event
+    those of the located blasts it is made of."""
     member = observations.alias("member")
     hidden = exists(
         select(literal_column("1"))
         .select_from(event_observations.join(member, member.c.id == event_observations.c.observation_id))
         .where(event_observations.c.event_id == events.c.id, not_(visible_observations(viewer, member)))
     )
-    return not_(hidden)
+    part_obs = event_observations.alias("part_obs")
+    part_member = observations.alias("part_member")
+    hidden_part = exists(
+        select(literal_column("1"))
+        .select_from(
+            event_parts.join(part_obs, part_obs.c.event_id == event_parts.c.part_id).join(
+                part_member, part_member.c.id == part_obs.c.observation_id
+            )
+        )
+        .where(event_parts.c.event_id == events.c.id, not_(visible_observations(viewer, part_member)))
+    )
+    return and_(not_(hidden), not_(hidden_part))
 
 
 @dataclass(frozen=True)

@@ -107,13 +107,72 @@ events = Table(
     Column("semi_major_m", Float, nullable=False),
     Column("semi_minor_m", Float, nullable=False),
     Column("azimuth_deg", Float, nullable=False),
-    Column("rms_s", Float, nullable=False),
+    Column("rms_s", Float, nullable=True),  # acoustic events: fit of the arrival times (s)
     Column("n_observations", Integer, nullable=False),
     Column("revision", Integer, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # fused events (the verification pipeline; kind fire | presence | advance | air |
+    # interference | allegation); empty for acoustic events
+    Column("end_time", UTCDateTime, nullable=True),
+    Column("origin_lon", Float, nullable=True),
+    Column("origin_lat", Float, nullable=True),
+    Column("origin_semi_major_m", Float, nullable=True),
+    Column("origin_semi_minor_m", Float, nullable=True),
+    Column("origin_azimuth_deg", Float, nullable=True),
+    Column("attribution", Text, nullable=True),  # JSON {party: probability}; null: undetermined
+    Column("status_reason", Text, nullable=True),  # why undetermined, rejected, merged...
+    Column("level", String(16), nullable=True),  # reported | corroborated | verified | rejected
+    Column("technical", Boolean, nullable=True),  # rests on a high-grade technical source
+    Column("severity", Float, nullable=True),
+    Column("weapon_class", String(64), nullable=True),
+    Column("rounds", Integer, nullable=True),
+    Column("casualties", Integer, nullable=True),
+    Column("agreement_key", String(80), nullable=True),
     Index("ix_events_time_seq", "time", "seq"),
     Index("ix_events_kind_time", "kind", "time"),
+    Index("ix_events_status_severity", "status", "severity"),
+)
+
+event_parts = Table(
+    "event_parts",
+    metadata,
+    Column("part_id", String(36), ForeignKey("events.id"), primary_key=True),  # an acoustic event
+    Column("event_id", String(36), ForeignKey("events.id"), nullable=False),  # the fused event
+    Index("ix_event_parts_event_id", "event_id"),
+)
+
+violations = Table(
+    "violations",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("event_id", String(36), ForeignKey("events.id"), nullable=False),
+    Column("provision_id", String(64), nullable=False),
+    Column("agreement_key", String(80), nullable=False),
+    Column("probability", Float, nullable=False),  # that the event breaches the provision
+    Column("party", String(64), nullable=True),  # the most probable party; null: undetermined
+    Column("party_probability", Float, nullable=True),
+    Column("status", String(16), nullable=False),  # active | withdrawn
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("event_id", "provision_id"),
+    Index("ix_violations_provision_id", "provision_id"),
+)
+
+review_acts = Table(
+    "review_acts",
+    metadata,
+    Column("seq", SeqType, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("event_id", String(36), ForeignKey("events.id"), nullable=False),
+    Column("act", String(32), nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("actor_org", String(64), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # JSON: what the act set (place, parties, members...)
+    Index("ix_review_acts_event_id", "event_id"),
 )
 
 event_observations = Table(

@@ -9,7 +9,9 @@ database) and `garant log audit` can recompute every leaf from the database:
   supersedes, attachments' SHA-256);
 - agreement: `{"record_type": "agreement", "key", "loaded_at", "content"}`;
 - log_key: `{"record_type": "log_key", "vkey", "created_at"}` (a signing key, so that key
-  rotation is itself on the record).
+  rotation is itself on the record);
+- review_act: `{"record_type": "review_act", "id", "event_id", "act", "actor", "actor_org", "at",
+  "reason", "payload"}` (an analyst's act on an event: who, when, why, and what it set).
 
 No dependency on the store: the offline bundle verifier shows records with it.
 """
@@ -51,3 +53,21 @@ def key_leaf(vkey: str, created_at: datetime) -> bytes:
 
 def key_record_id(key_name: str, key_id: str) -> str:
     return f"{key_name}+{key_id}"
+
+
+def review_act_leaf(
+    act_id: str, event_id: str, act: str, actor: str, actor_org: str, at: datetime, reason: str, payload: Any
+) -> bytes:
+    return canonical_bytes(
+        {
+            "record_type": "review_act",
+            "id": act_id,
+            "event_id": event_id,
+            "act": act,
+            "actor": actor,
+            "actor_org": actor_org,
+            "at": timestamp(at),
+            "reason": reason,
+            "payload": payload,
+        }
+    )
