@@ -279,4 +279,11 @@ def get_event(conn: Connection, event_id: str, viewer: Principal) -> dict[str, A
         .order_by(observations.c.observed_at, observations.c.seq)
     )
     out["observations"] = [o for (o,) in conn.execute(q)]
+    if out["kind"] != "acoustic":
+        parts = (
+            select(event_parts.c.part_id)
+            .where(event_parts.c.event_id == event_id)
+            .order_by(event_parts.c.part_id)
+        )
+        out["parts"] = [p for (p,) in conn.execute(parts)]
     return out
