@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import TypeAdapter
 
 import garant
-from garant.api import agreements, auth, events, observations
+from garant.api import agreements, auth, events, observations, verified
 from garant.api import log as log_api
 from garant.api.problems import document_problems, install_problem_handlers, problem_response
 from garant.api.state import AppState
@@ -87,6 +87,7 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(observations.router)
     app.include_router(events.router)
+    app.include_router(verified.router)
     app.include_router(agreements.router)
     app.include_router(log_api.router)
     app.include_router(auth.router)

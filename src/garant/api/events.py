@@ -1,7 +1,12 @@
-"""`/api/v1/events`: the automatic bulletin as GeoJSON (filters, keyset pagination).
+"""`/api/v1/events`: the bulletin as GeoJSON (filters, keyset pagination), and its review.
 
-An event is listed only to callers who may see every observation it is made of; for the
-others it does not exist (404 alike). Its uncertainty is the 95% ellipse in metres.
+Two layers share the list: located blasts (kind `acoustic`) and the verified bulletin's fused
+events (kind fire, presence, advance, air, interference, allegation), which add the origin,
+the attribution (probability per party, or null with the reason), the verification level and
+the severity. An event is listed only to callers who may see every observation it is made of
+(through its blasts too); for the others it does not exist (404 alike). Uncertainties are 95%
+ellipses in metres. Analysts act on fused events with `POST /api/v1/events/{id}/acts`; the
+queue of events awaiting review is `/api/v1/review-queue`, the violations `/api/v1/violations`.
 """
 
 from __future__ import annotations
@@ -9,10 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from garant.api.auth import Reader, audit
+from garant.api.auth import Reader, audit, require
 from garant.api.observations import (
     GEOJSON,
     _aware,
@@ -22,9 +30,13 @@ from garant.api.observations import (
     decode_cursor,
     feature_page,
 )
-from garant.api.problems import Problem
+from garant.api.problems import Problem, json_body, pointer, validation_problem
 from garant.api.state import AppState, app_state
+from garant.domain.access import Permission, Principal
+from garant.services import review
+from garant.services.review import ACTS, ReviewAct
 from garant.store import events as ev_store
+from garant.store import verified as vstore
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
 
@@ -46,19 +58,57 @@ def event_feature(row: dict[str, Any]) -> dict[str, Any]:
             "azimuth_deg": round(row["azimuth_deg"], 1),
             "confidence": 0.95,
         },
-        "rms_s": round(row["rms_s"], 4),
         "n_observations": row["n_observations"],
         "revision": row["revision"],
         "created_at": _iso(row["created_at"]),
         "updated_at": _iso(row["updated_at"]),
     }
-    if "observations" in row:
-        props["observations"] = row["observations"]
+    if row["kind"] == "acoustic":
+        props["rms_s"] = None if row["rms_s"] is None else round(row["rms_s"], 4)
+    else:
+        props.update(_fused_properties(row))
+    for name in ("observations", "parts"):
+        if name in row:
+            props[name] = row[name]
     return {
         "type": "Feature",
         "id": row["id"],
         "geometry": {"type": "Point", "coordinates": [round(row["lon"], 6), round(row["lat"], 6)]},
         "properties": props,
+    }
+
+
+def _ellipse(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    if row[f"{prefix}semi_major_m"] is None:
+        return None
+    return {
+        "semi_major_m": round(row[f"{prefix}semi_major_m"], 1),
+        "semi_minor_m": round(row[f"{prefix}semi_minor_m"], 1),
+        "azimuth_deg": round(row[f"{prefix}azimuth_deg"], 1),
+        "confidence": 0.95,
+    }
+
+
+def _fused_properties(row: dict[str, Any]) -> dict[str, Any]:
+    origin = None
+    if row["origin_lon"] is not None:
+        origin = {
+            "lon": round(row["origin_lon"], 6),
+            "lat": round(row["origin_lat"], 6),
+            "uncertainty": _ellipse(row, "origin_"),
+        }
+    return {
+        "end_time": _iso(row["end_time"]) if row["end_time"] else None,
+        "origin": origin,
+        "attribution": orjson.loads(row["attribution"]) if row["attribution"] else None,
+        "status_reason": row["status_reason"],
+        "level": row["level"],
+        "technical": row["technical"],
+        "severity": row["severity"],
+        "weapon_class": row["weapon_class"],
+        "rounds": row["rounds"],
+        "casualties": row["casualties"],
+        "agreement": row["agreement_key"],
     }
 
 
@@ -70,7 +120,10 @@ def list_events(
     start: Annotated[datetime | None, Query(description="origin time >= start (ISO 8601, offset)")] = None,
     end: Annotated[datetime | None, Query(description="origin time < end (ISO 8601 with offset)")] = None,
     bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat (WGS84)")] = None,
-    kind: Annotated[list[str] | None, Query(description="event kind(s), e.g. acoustic")] = None,
+    kind: Annotated[
+        list[str] | None,
+        Query(description="event kind(s): acoustic, fire, presence, advance, air, interference, allegation"),
+    ] = None,
     status: Annotated[
         list[str] | None, Query(description="preliminary, confirmed, reviewed, rejected")
     ] = None,
@@ -104,3 +157,76 @@ def get_event(event_id: str, request: Request, who: Reader, state: AppState = De
     if who.authenticated:
         audit(state, request, who, "read_events", "ok", {"ids": [row["id"]]})
     return _json(event_feature(row), media_type=GEOJSON)
+
+
+class ActIn(BaseModel):
+    """A review act; which fields it needs depends on `act` (docs/verification.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    act: str = Field(description=f"one of {', '.join(ACTS)}")
+    reason: str = Field(default="", max_length=10_000, description="why (required but for confirm and task)")
+    lon: float | None = Field(default=None, description="relocate, split: the new place")
+    lat: float | None = None
+    semi_major_m: float | None = None
+    semi_minor_m: float | None = None
+    azimuth_deg: float | None = Field(default=None, ge=0, le=360)
+    attribution: dict[str, float] | None = Field(
+        default=None, description="reattribute: party -> probability"
+    )
+    undetermined: bool = False
+    events: list[str] = Field(default_factory=list, max_length=1000, description="merge: events folded in")
+    observations: list[str] = Field(default_factory=list, max_length=10_000, description="split: reports")
+    parts: list[str] = Field(default_factory=list, max_length=10_000, description="split: located blasts")
+    assigned_to: str | None = Field(default=None, max_length=200, description="task: who checks")
+    instructions: str | None = Field(default=None, max_length=10_000)
+    task_id: str | None = Field(default=None, max_length=64, description="task_outcome: the task act")
+    found: bool | None = None
+
+
+def act_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "event_id": row["event_id"],
+        "act": row["act"],
+        "actor": row["actor"],
+        "actor_org": row["actor_org"],
+        "at": _iso(row["at"]),
+        "reason": row["reason"],
+        "payload": row["payload"] if isinstance(row["payload"], dict) else orjson.loads(row["payload"]),
+    }
+
+
+@router.post("/{event_id}/acts", status_code=201, summary="Review an event: one act, recorded and logged")
+async def post_act(
+    event_id: str,
+    request: Request,
+    who: Annotated[Principal, Depends(require(Permission.REVIEW_EVENTS))],
+    state: AppState = Depends(app_state),
+) -> Response:
+    raw = await request.body()
+    try:
+        body = ActIn.model_validate(json_body(raw))
+    except ValidationError as exc:
+        raise validation_problem(exc, "the review act is not valid") from exc
+    try:
+        done = await run_in_threadpool(review.apply, state.db, event_id, ReviewAct(**body.model_dump()), who)
+    except review.ReviewError as exc:
+        errors = [{"pointer": pointer([exc.field]), "field": exc.field, "reason": exc.reason}]
+        raise Problem(
+            exc.status, exc.reason if exc.status == 404 else "the act was refused", errors=errors
+        ) from exc
+    state.after_write()
+    audit(state, request, who, "review_event", "ok", {"ids": [event_id], "act": done["act"]})
+    out = act_json(done)
+    out["event"] = event_feature(done["event"]) if done["event"] else None
+    return _json(out, status=201)
+
+
+@router.get("/{event_id}/acts", summary="The review acts on one event, oldest first")
+def list_acts(event_id: str, who: Reader, state: AppState = Depends(app_state)) -> Response:
+    with state.db.read() as conn:
+        if ev_store.get_event(conn, event_id, who) is None:
+            raise Problem(404, f"no event with id {event_id!r}")
+        rows = vstore.acts_of(conn, event_id)
+    return _json({"acts": [act_json(r) for r in rows]})

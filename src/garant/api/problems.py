@@ -175,6 +175,8 @@ GEOJSON_PATHS = frozenset(
         "/api/v1/agreement/geojson",
         "/api/v1/events",
         "/api/v1/events/{event_id}",
+        "/api/v1/review-queue",
+        "/api/v1/violations",
     }
 )
 

@@ -62,6 +62,7 @@ class Permission(StrEnum):
     READ_LOG = "log:read"
     ADMIN_USERS = "users:admin"
     READ_AUDIT = "audit:read"
+    REVIEW_EVENTS = "events:review"
 
 
 P = Permission
@@ -71,7 +72,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PUBLIC: _PUBLIC,
     Role.SENSOR: frozenset({P.WRITE_OBSERVATIONS, P.READ_AGREEMENTS}),
     Role.MONITOR: _PUBLIC | {P.WRITE_OBSERVATIONS},
-    Role.ANALYST: _PUBLIC | {P.WRITE_OBSERVATIONS},
+    Role.ANALYST: _PUBLIC | {P.WRITE_OBSERVATIONS, P.REVIEW_EVENTS},
     Role.COMMISSIONER: _PUBLIC,
     Role.COMMISSION_CHAIR: _PUBLIC | {P.WRITE_AGREEMENTS},
     Role.PARTY_REPRESENTATIVE: _PUBLIC,
@@ -84,7 +85,7 @@ ROLE_DUTIES: dict[Role, str] = {
     Role.PUBLIC: "anyone, without login: the public records, the agreement, the transparency log",
     Role.SENSOR: "a sensor network's service account: pushes its own nation's observations, reads none",
     Role.MONITOR: "a monitor of the mechanism or a member state: reports, reads what is released",
-    Role.ANALYST: "a mechanism analyst: reads what is released, adds observations (review acts come later)",
+    Role.ANALYST: "a mechanism analyst: reads what is released, adds observations, reviews the bulletin",
     Role.COMMISSIONER: "a member of the special commission: reads what is released to the commission",
     Role.COMMISSION_CHAIR: "chairs the commission; loads agreement versions",
     Role.PARTY_REPRESENTATIVE: "a party's representative: its own material, what is released to it, public",

@@ -1,0 +1,169 @@
+"""The verified bulletin's other views: the analysts' review queue, violations, the figures.
+
+- `GET /api/v1/review-queue`: fused events awaiting an analyst (status preliminary) that breach
+  a provision, most severe first (casualties, heavy weapons, size of the fire);
+- `GET /api/v1/violations`: one GeoJSON Feature per violation (provision, agreement version,
+  attributed party with its probability, verification level), filtered and paginated;
+- `GET /api/v1/stats`: daily and rolling counts of verified violations and the agreement's
+  credible-cessation indicator (`garant.services.stats`).
+Every list passes the same need-to-know filter as the events.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from garant.api.auth import Reader, audit, require
+from garant.api.events import event_feature
+from garant.api.observations import GEOJSON, _aware, _csv_values, _json, decode_cursor, feature_page
+from garant.api.problems import Problem
+from garant.api.state import AppState, app_state
+from garant.domain.access import Permission, Principal
+from garant.services.stats import ceasefire_figures
+from garant.store import verified as vstore
+
+router = APIRouter(prefix="/api/v1", tags=["verification"])
+
+
+def _queue_cursor(sev: float, seq: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([sev, seq])).decode().rstrip("=")
+
+
+def _read_queue_cursor(cursor: str) -> tuple[float, int]:
+    try:
+        sev, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return float(sev), int(seq)
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise Problem(
+            400,
+            "invalid cursor",
+            errors=[{"pointer": "/cursor", "field": "cursor", "reason": "not a cursor this server issued"}],
+        ) from exc
+
+
+@router.get("/review-queue", summary="Events awaiting review, most severe first (GeoJSON)")
+def review_queue(
+    request: Request,
+    who: Annotated[Principal, Depends(require(Permission.REVIEW_EVENTS))],
+    state: AppState = Depends(app_state),
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response:
+    after = _read_queue_cursor(cursor) if cursor else None
+    with state.db.read() as conn:
+        rows = vstore.review_queue(conn, who, limit + 1, after)
+    more, rows = len(rows) > limit, rows[:limit]
+    next_url = None
+    if more:
+        next_url = str(
+            request.url.include_query_params(cursor=_queue_cursor(rows[-1]["severity"], rows[-1]["seq"]))
+        )
+    if rows:
+        audit(state, request, who, "read_events", "ok", {"ids": [r["id"] for r in rows]})
+    body = {
+        "type": "FeatureCollection",
+        "features": [event_feature(r) for r in rows],
+        "numberReturned": len(rows),
+        "links": {"next": next_url},
+    }
+    return _json(body, media_type=GEOJSON)
+
+
+def violation_feature(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "Feature",
+        "id": row["id"],
+        "geometry": {"type": "Point", "coordinates": [round(row["lon"], 6), round(row["lat"], 6)]},
+        "properties": {
+            "id": row["id"],
+            "event_id": row["event_id"],
+            "event_kind": row["kind"],
+            "time": row["time"].isoformat().replace("+00:00", "Z"),
+            "provision": row["provision_id"],
+            "agreement": row["agreement_key"],
+            "probability": row["probability"],
+            "party": row["party"],
+            "party_probability": row["party_probability"],
+            "level": row["level"],
+            "evaluation_mode": row["evaluation_mode"],
+            "status": row["status"],
+            "severity": {
+                "weapon_class": row["weapon_class"],
+                "rounds": row["rounds"],
+                "casualties": row["casualties"],
+            },
+        },
+    }
+
+
+@router.get("/violations", summary="Violations as GeoJSON (filters, keyset pagination)")
+def list_violations(
+    request: Request,
+    who: Reader,
+    state: AppState = Depends(app_state),
+    start: Annotated[datetime | None, Query(description="event time >= start (ISO 8601, offset)")] = None,
+    end: Annotated[datetime | None, Query(description="event time < end (ISO 8601 with offset)")] = None,
+    provision: Annotated[list[str] | None, Query(description="provision id(s)")] = None,
+    party: Annotated[list[str] | None, Query(description="attributed party code(s)")] = None,
+    level: Annotated[
+        list[str] | None, Query(description="reported, corroborated, verified, rejected")
+    ] = None,
+    withdrawn: Annotated[bool, Query(description="include violations a later revision withdrew")] = False,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    chosen = vstore.ViolationFilter(
+        viewer=who,
+        start=_aware("start", start, request.query_params.get("start")),
+        end=_aware("end", end, request.query_params.get("end")),
+        provisions=_csv_values(provision),
+        parties=_csv_values(party),
+        levels=_csv_values(level),
+        include_withdrawn=withdrawn,
+        after=decode_cursor(cursor) if cursor else None,
+        limit=limit + 1,
+    )
+    with state.db.read() as conn:
+        rows = vstore.list_violations(conn, chosen)
+    more, rows = len(rows) > limit, rows[:limit]
+    if rows and who.authenticated:
+        audit(state, request, who, "read_violations", "ok", {"ids": [r["event_id"] for r in rows]})
+    return feature_page(request, [violation_feature(r) for r in rows], rows, more, "time")
+
+
+@router.get("/stats", summary="Figures of the ceasefire from the reviewed bulletin")
+def stats(
+    request: Request,
+    who: Reader,
+    state: AppState = Depends(app_state),
+    start: Annotated[
+        datetime | None, Query(description="from (ISO 8601 with offset); default end - 30 days")
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(description="to, exclusive (ISO 8601 with offset); default now")
+    ] = None,
+) -> Response:
+    t1 = _aware("end", end, request.query_params.get("end")) or datetime.now(UTC)
+    t0 = _aware("start", start, request.query_params.get("start")) or t1 - timedelta(days=30)
+    if t0 >= t1:
+        raise Problem(
+            422,
+            "start must be before end",
+            errors=[{"pointer": "/start", "field": "start", "reason": "not before end"}],
+        )
+    if t1 - t0 > timedelta(days=3660):
+        raise Problem(
+            422,
+            "at most ten years at once",
+            errors=[{"pointer": "/start", "field": "start", "reason": "more than ten years before end"}],
+        )
+    agreement = state.current_agreement()
+    if agreement is None:
+        raise Problem(409, "no agreement is loaded: the figures are measured against one")
+    return _json(ceasefire_figures(state.db, who, agreement, t0, t1))
