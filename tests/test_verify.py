@@ -6,78 +6,37 @@ from __future__ import annotations
 import csv
 import json
 import math
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from pyproj import Geod
 from typer.testing import CliRunner
 
 from garant.cli import app
-from garant.domain.agreement import Agreement
 from garant.evaluation.matching import match_events
 from garant.evaluation.score import EvalOptions, evaluate
-from garant.geo.engine import Geography
 from garant.services.agreements import read_agreement
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 from tests.factories import make
-
-GEOD = Geod(ellps="WGS84")
-
-
-@cache
-def _terms() -> tuple[Agreement, Geography]:
-    agreement = read_agreement("demo")
-    return agreement, Geography.from_agreement(agreement)
-
-
-def _across(km: float, at: tuple[float, float] = (37.8, 48.3)) -> tuple[float, float]:
-    """A point `km` from the contact line (positive: on the positive party's side), found by
-    walking east-west from `at`."""
-    _, geo = _terms()
-    lons = np.linspace(at[0] - 1.5, at[0] + 1.5, 30_001)
-    d = geo.signed_distance_m(lons, np.full(len(lons), at[1]))
-    k = int(np.argmin(np.abs(d - km * 1000.0)))
-    return float(lons[k]), at[1]
+from tests.verify_factories import GEOD, across, radar, sighting, terms
 
 
 def _run(observations: list[dict[str, Any]]) -> list[VerifiedEvent]:
-    agreement, geo = _terms()
+    agreement, geo = terms()
     return run_pipeline(observations, AcousticEvents.empty(), agreement, geo)
 
 
-def _sighting(
-    i: int, post: tuple[float, float], target: tuple[float, float], nation: str, **over: Any
-) -> dict[str, Any]:
-    az, _, dist = GEOD.inv(post[0], post[1], target[0], target[1])
-    lo = 1000.0 * math.floor(dist / 1000.0)
-    return make(
-        "sighting",
-        i,
-        lon=post[0],
-        lat=post[1],
-        nation=nation,
-        source_id=f"op-{i}",
-        sighting_type="impact",
-        bearing_deg=round(az % 360.0, 1),
-        distance_band={"min_m": lo, "max_m": lo + 2000.0},
-        location_uncertainty_m=10,
-        **over,
-    )
-
-
 def test_two_posts_bearings_on_one_barrage_make_one_event_where_they_cross() -> None:
-    target = _across(-4.0)
+    target = across(-4.0)
     posts = [
         GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2],
         GEOD.fwd(target[0], target[1], 30.0, 7_000.0)[:2],
     ]
-    events = _run([_sighting(1, posts[0], target, "US"), _sighting(2, posts[1], target, "TR")])
+    events = _run([sighting(1, posts[0], target, "US"), sighting(2, posts[1], target, "TR")])
     assert len(events) == 1
     ev = events[0]
     _, _, err = GEOD.inv(ev.lon, ev.lat, target[0], target[1])
@@ -89,40 +48,20 @@ def test_two_posts_bearings_on_one_barrage_make_one_event_where_they_cross() -> 
 
 
 def test_one_post_alone_is_reported_and_not_attributed_from_where_it_landed() -> None:
-    target = _across(-4.0)
+    target = across(-4.0)
     post = GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2]
-    (ev,) = _run([_sighting(1, post, target, "US")])
+    (ev,) = _run([sighting(1, post, target, "US")])
     assert ev.grade.level == "reported"
     assert ev.attribution.probs is None  # an impact says nothing of who fired
     assert [b.provision_id for b in ev.breaches] == ["P1"]
 
 
-def _radar(
-    i: int, origin: tuple[float, float], impact: tuple[float, float], semi: float, **over: Any
-) -> dict[str, Any]:
-    obs = make(
-        "radar_track",
-        i,
-        lon=origin[0],
-        lat=origin[1],
-        location_uncertainty_m=semi,
-        nation="US",
-        source_id="cbr-1",
-        reliability="A",
-        origin_ellipse={"semi_major_m": semi, "semi_minor_m": semi, "azimuth_deg": 0.0},
-        impact={"lon": impact[0], "lat": impact[1], "ellipse": {"semi_major_m": 300, "semi_minor_m": 300}},
-        **over,
-    )
-    obs["weapon_class"] = "artillery_100_plus"
-    return obs
-
-
 def test_attribution_integrates_the_origin_over_the_control_areas() -> None:
-    agreement, _ = _terms()
+    agreement, _ = terms()
     pos = agreement.positive_side
     neg = next(p.code for p in agreement.parties if p.code != pos)
-    far = _radar(1, _across(12.0), _across(-8.0), 300.0)
-    on_line = _radar(2, _across(0.0), _across(-8.0), 3_000.0, observed_at="2026-03-01T09:00:00Z")
+    far = radar(1, across(12.0), across(-8.0), 300.0)
+    on_line = radar(2, across(0.0), across(-8.0), 3_000.0, observed_at="2026-03-01T09:00:00Z")
     events = {e.observation_ids[0]: e for e in _run([far, on_line])}
     p_far = events["test-radar_track-1"].attribution.probs
     assert p_far == {pos: 1.0, neg: 0.0}
@@ -138,11 +77,11 @@ def test_attribution_integrates_the_origin_over_the_control_areas() -> None:
 def test_attribution_probabilities_match_the_gaussian_mass_on_each_side() -> None:
     """Against the closed form: for an origin `d` from a locally straight line with a circular
     standard deviation s, the mass on the far side is Phi(-d/s)."""
-    agreement, _ = _terms()
+    agreement, _ = terms()
     pos = agreement.positive_side
     semi = 2_447.7  # 95% radius of s = 1,000 m
     rows = [
-        _radar(i, _across(d), _across(-9.0), semi, observed_at=f"2026-03-01T{i:02d}:00:00Z")
+        radar(i, across(d), across(-9.0), semi, observed_at=f"2026-03-01T{i:02d}:00:00Z")
         for i, d in enumerate((0.5, 1.0, 2.0), start=1)
     ]
     got = sorted(e.attribution.probs[pos] for e in _run(rows) if e.attribution.probs)
@@ -151,7 +90,7 @@ def test_attribution_probabilities_match_the_gaussian_mass_on_each_side() -> Non
 
 
 def test_allegations_alone_stay_leads_however_often_repeated() -> None:
-    place = _across(-3.0)
+    place = across(-3.0)
     rows = [
         make(
             "allegation",
@@ -175,28 +114,28 @@ def test_allegations_alone_stay_leads_however_often_repeated() -> None:
 
 
 def test_an_allegation_does_not_corroborate_and_does_not_move_the_event() -> None:
-    target = _across(-4.0)
+    target = across(-4.0)
     post = GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2]
-    alone = _run([_sighting(1, post, target, "US")])[0]
+    alone = _run([sighting(1, post, target, "US")])[0]
     far_claim = GEOD.fwd(target[0], target[1], 90.0, 1_500.0)[:2]
     claim = make(
         "allegation", 9, lon=far_claim[0], lat=far_claim[1], location_uncertainty_m=3_000, nation="UA"
     )
-    (ev,) = _run([_sighting(1, post, target, "US"), claim])
+    (ev,) = _run([sighting(1, post, target, "US"), claim])
     assert ev.grade.level == "reported"
     assert (ev.lon, ev.lat) == (alone.lon, alone.lat)
     assert "test-allegation-9" in ev.observation_ids
 
 
 def test_weapons_in_their_withdrawal_zone_breach_p2_and_beyond_it_do_not() -> None:
-    agreement, _ = _terms()
+    agreement, _ = terms()
     zone_km = next(z.distance_km for z in agreement.zones if getattr(z, "weapon_class", None) == "mlrs")
     inside = make(
         "weapon_presence",
         1,
         weapon_class="mlrs",
         count=4,
-        lon=_across(zone_km - 5)[0],
+        lon=across(zone_km - 5)[0],
         lat=48.3,
         location_uncertainty_m=40,
     )
@@ -205,7 +144,7 @@ def test_weapons_in_their_withdrawal_zone_breach_p2_and_beyond_it_do_not() -> No
         2,
         weapon_class="mlrs",
         count=4,
-        lon=_across(zone_km + 5)[0],
+        lon=across(zone_km + 5)[0],
         lat=48.3,
         location_uncertainty_m=40,
     )
@@ -219,7 +158,7 @@ def test_weapons_in_their_withdrawal_zone_breach_p2_and_beyond_it_do_not() -> No
 
 
 def test_a_drone_over_the_no_fly_strip_breaches_the_airspace_provision() -> None:
-    start, turn = _across(30.0), _across(5.0)
+    start, turn = across(30.0), across(5.0)
     points = [
         {
             "lon": start[0] + (turn[0] - start[0]) * f,
@@ -289,7 +228,7 @@ def test_the_pipeline_on_a_flare_up_attributes_and_classifies_as_the_truth_says(
 
 def test_the_pipeline_is_deterministic(flare: Path, tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (flare / "observations.jsonl").read_text().splitlines()[:3000]]
-    agreement, geo = _terms()
+    agreement, geo = terms()
     a = run_pipeline(rows, AcousticEvents.empty(), agreement, geo)
     b = run_pipeline(list(reversed(rows)), AcousticEvents.empty(), agreement, geo)
     key = [
@@ -313,8 +252,8 @@ def test_verify_cli_names_a_bad_line(tmp_path: Path) -> None:
 def test_acoustic_only_fire_gets_its_origin_from_the_launch_blasts() -> None:
     """A launch heard on one side and its impacts on the other, with the impacts' rhythm, pair
     into one event whose origin is the launch; a lone group has no origin."""
-    agreement, geo = _terms()
-    launch, impact = _across(-10.0), _across(6.0)
+    agreement, geo = terms()
+    launch, impact = across(-10.0), across(6.0)
     rhythm = np.array([0.0, 6.0, 12.5, 19.0])
     _, _, d = GEOD.inv(launch[0], launch[1], impact[0], impact[1])
     flight = d / 450.0

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from garant.cli_identity import group_app, token_app, user_app
 from garant.cli_log import bundle_app, log_app
+from garant.cli_review import review_app, stats_command
 from garant.cli_sim import eval_command, sim
 from garant.cli_verify import associate_command, pipeline_app, verify_command
 from garant.config import Settings
@@ -40,6 +41,8 @@ app.command("eval")(eval_command)
 app.command("associate")(associate_command)
 app.command("verify")(verify_command)
 app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(review_app, name="review")
+app.command("stats")(stats_command)
 
 console = Console()
 err_console = Console(stderr=True)

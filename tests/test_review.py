@@ -1,0 +1,279 @@
+"""The verified bulletin in the server: built from the store incrementally, reviewed by analysts
+with acts that are records (logged, keeping ids), never overridden by a re-run; the queue, the
+violations and the figures through the API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from garant.api.app import create_app
+from garant.config import Settings
+from garant.domain.access import SYSTEM, OrgKind, Role
+from garant.services.agreements import load_agreement_file
+from garant.services.audit import audit
+from garant.services.demo import demo_files
+from garant.services.intake import ingest_with_retry
+from garant.services.review import ReviewAct, ReviewError, apply
+from garant.services.verification import update_verification
+from garant.store import verified as vstore
+from garant.store.db import Database
+from garant.store.events import get_event
+from garant.store.schema import events, review_acts, violations
+
+from .conftest import make_principal
+from .factories import make
+from .verify_factories import GEOD, across, radar, sighting, terms
+
+
+def _analyst(db: Database, name: str = "ana") -> Any:
+    from garant.services.identity import _principal
+    from garant.store import identity as id_store
+
+    make_principal(db, name, Role.ANALYST)
+    with db.read() as conn:
+        user = id_store.user_by_name(conn, name)
+    assert user is not None
+    return _principal(user, frozenset())
+
+
+@pytest.fixture
+def agreed(db: Database) -> Database:
+    load_agreement_file(db, demo_files()[0])
+    return db
+
+
+def _barrage(i: int, when: str = "2026-03-01T04:12:09Z") -> list[dict[str, Any]]:
+    """A barrage 4 km into the negative party's side seen from two posts of two nations."""
+    target = across(-4.0)
+    posts = [
+        GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2],
+        GEOD.fwd(target[0], target[1], 30.0, 7_000.0)[:2],
+    ]
+    return [
+        sighting(10 * i + 1, posts[0], target, "US", observed_at=when, client_id=f"b{i}-us"),
+        sighting(10 * i + 2, posts[1], target, "TR", observed_at=when, client_id=f"b{i}-tr"),
+    ]
+
+
+def _fused(db: Database) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        rows = conn.execute(select(events).where(events.c.kind != "acoustic").order_by(events.c.seq)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def test_the_verified_bulletin_is_built_from_the_store_and_kept_up_to_date(agreed: Database) -> None:
+    far = radar(1, across(12.0), across(-8.0), 300.0, observed_at="2026-03-01T06:00:00Z", client_id="r1")
+    assert not ingest_with_retry(agreed, [*_barrage(1), far]).errors
+    first = update_verification(agreed)
+    assert (first.events_created, first.events_updated) == (2, 0)
+    rows = {r["kind"] + ("-radar" if r["origin_lon"] is not None else ""): r for r in _fused(agreed)}
+    fire_radar = rows["fire-radar"]
+    agreement, _ = terms()
+    assert (
+        orjson.loads(fire_radar["attribution"]) == {agreement.positive_side: 1.0, "RU": 0.0}
+        or orjson.loads(fire_radar["attribution"])[agreement.positive_side] == 1.0
+    )
+    assert fire_radar["technical"] is True and fire_radar["agreement_key"] == agreement.key
+    crossing = rows["fire"]
+    assert crossing["level"] == "corroborated" and crossing["attribution"] is None
+    with agreed.read() as conn:
+        provisions = {
+            (v.event_id, v.provision_id)
+            for v in conn.execute(select(violations).where(violations.c.status == "active"))
+        }
+    assert provisions == {(fire_radar["id"], "P1"), (fire_radar["id"], "P2"), (crossing["id"], "P1")}
+    # nothing new: nothing changes
+    again = update_verification(agreed)
+    assert (again.events_created, again.events_updated, again.events_closed) == (0, 0, 0)
+    # a third post on the same barrage: the event keeps its id and gains a revision
+    target = across(-4.0)
+    third = sighting(9, GEOD.fwd(target[0], target[1], 180.0, 5_000.0)[:2], target, "PL", client_id="b1-pl")
+    assert not ingest_with_retry(agreed, [third]).errors
+    later = update_verification(agreed)
+    assert (later.events_created, later.events_updated) == (0, 1)
+    with agreed.read() as conn:
+        after = get_event(conn, crossing["id"], SYSTEM)
+    assert after is not None and after["revision"] == 2 and len(after["observations"]) == 3
+
+
+def test_a_rerun_never_moves_what_an_analyst_decided(agreed: Database) -> None:
+    ingest_with_retry(agreed, _barrage(1))
+    update_verification(agreed)
+    (event,) = _fused(agreed)
+    ana = _analyst(agreed)
+    done = apply(agreed, event["id"], ReviewAct("confirm"), ana)
+    assert done["event"]["status"] == "confirmed" and done["event"]["level"] == "verified"
+    assert done["event"]["evaluation_mode"] == "manual"
+    # a new report of the same barrage would have joined it; the analyst's event stays as it was
+    target = across(-4.0)
+    ingest_with_retry(agreed, [sighting(9, GEOD.fwd(target[0], target[1], 180.0, 5_000.0)[:2], target, "PL")])
+    update_verification(agreed)
+    with agreed.read() as conn:
+        kept = get_event(conn, event["id"], SYSTEM)
+    assert kept is not None and kept["revision"] == done["event"]["revision"]
+    assert len(kept["observations"]) == 2 and kept["status"] == "confirmed"
+    assert len(_fused(agreed)) == 2  # the new report made its own event
+
+
+def test_acts_follow_the_grading_rules_and_name_the_field(agreed: Database) -> None:
+    one = sighting(1, across(-10.0), across(-4.0), "US", client_id="single")
+    claims = [
+        make("allegation", k, lon=across(-20.0)[0], lat=48.3, nation="UA", observed_at="2026-03-01T09:00:00Z")
+        for k in range(3)
+    ]
+    ingest_with_retry(agreed, [one, *claims])
+    update_verification(agreed)
+    by_kind = {r["kind"]: r for r in _fused(agreed)}
+    ana = _analyst(agreed)
+    with pytest.raises(ReviewError) as err:
+        apply(agreed, by_kind["fire"]["id"], ReviewAct("confirm"), ana)
+    assert err.value.status == 409 and "corroborate" in err.value.reason
+    with pytest.raises(ReviewError) as err:
+        apply(agreed, by_kind["allegation"]["id"], ReviewAct("confirm"), ana)
+    assert err.value.status == 409 and "allegations alone" in err.value.reason
+    with pytest.raises(ReviewError) as err:
+        apply(agreed, by_kind["fire"]["id"], ReviewAct("reject"), ana)
+    assert (err.value.status, err.value.field) == (422, "reason")
+    with pytest.raises(ReviewError) as err:
+        apply(
+            agreed, by_kind["fire"]["id"], ReviewAct("reattribute", reason="r", attribution={"XX": 1.0}), ana
+        )
+    assert err.value.field == "attribution" and "XX" in err.value.reason
+    with pytest.raises(ReviewError) as err:
+        apply(agreed, "no-such-event", ReviewAct("annotate", reason="r"), ana)
+    assert err.value.status == 404
+    # a patrol checks it: the task and its outcome are records on the event
+    task = apply(
+        agreed, by_kind["fire"]["id"], ReviewAct("task", assigned_to="patrol-7", instructions="crater?"), ana
+    )
+    outcome = apply(
+        agreed, by_kind["fire"]["id"], ReviewAct("task_outcome", task_id=task["id"], found=True), ana
+    )
+    assert outcome["payload"] == {"task_id": task["id"], "found": True}
+    # nothing was half-done by the refused acts
+    with agreed.read() as conn:
+        acts = [r.act for r in conn.execute(select(review_acts).order_by(review_acts.c.seq))]
+    assert acts == ["task", "task_outcome"]
+
+
+def test_merge_split_relocate_reattribute_keep_ids_and_are_logged(agreed: Database) -> None:
+    ingest_with_retry(agreed, [*_barrage(1), *_barrage(2, "2026-03-01T05:40:00Z")])
+    update_verification(agreed)
+    a, b = _fused(agreed)
+    ana = _analyst(agreed)
+    merged = apply(agreed, a["id"], ReviewAct("merge", reason="one battery, one hour", events=[b["id"]]), ana)
+    assert merged["event"]["id"] == a["id"] and len(merged["event"]["observations"]) == 4
+    with agreed.read() as conn:
+        gone = get_event(conn, b["id"], SYSTEM)
+    assert (
+        gone is not None
+        and gone["status"] == "rejected"
+        and gone["status_reason"] == f"merged into {a['id']}"
+    )
+    moved = merged["event"]["observations"][:2]
+    split = apply(
+        agreed, a["id"], ReviewAct("split", reason="two batteries after all", observations=moved), ana
+    )
+    new_id = split["payload"]["new_event"]
+    with agreed.read() as conn:
+        new = get_event(conn, new_id, SYSTEM)
+        old = get_event(conn, a["id"], SYSTEM)
+    assert new is not None and sorted(new["observations"]) == sorted(moved)
+    assert old is not None and len(old["observations"]) == 2 and old["id"] == a["id"]
+    place = across(-3.0)
+    rel = apply(
+        agreed, a["id"], ReviewAct("relocate", reason="crater found", lon=place[0], lat=place[1]), ana
+    )
+    assert (rel["event"]["lon"], rel["event"]["lat"]) == place
+    att = apply(
+        agreed,
+        a["id"],
+        ReviewAct("reattribute", reason="radar of a partner", attribution={"RU": 0.9, "UA": 0.1}),
+        ana,
+    )
+    assert orjson.loads(att["event"]["attribution"]) == {"RU": 0.9, "UA": 0.1}
+    with agreed.read() as conn:
+        parties = {v.party for v in conn.execute(select(violations).where(violations.c.event_id == a["id"]))}
+    assert parties == {"RU"}
+    # every act is a leaf, and the audit recomputes each from the table
+    report = audit(agreed, [], "test")
+    assert report.ok, report.findings
+    assert report.records == report.tree_size
+    with agreed.read() as conn:
+        assert len(vstore.acts_of(conn, a["id"])) == 4
+
+
+def test_api_review_queue_acts_violations_and_figures(agreed: Database, tmp_path: Path) -> None:
+    far = radar(1, across(12.0), across(-8.0), 300.0, observed_at="2026-03-01T06:00:00Z", client_id="r1")
+    ingest_with_retry(agreed, [*_barrage(1), far])
+    update_verification(agreed)
+    app = create_app(Settings(data_dir=tmp_path, database_url=agreed.url), agreed)
+    analyst = {"Authorization": f"Bearer {make_principal(agreed, 'api-ana', Role.ANALYST)}"}
+    monitor = {"Authorization": f"Bearer {make_principal(agreed, 'api-mon')}"}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        queue = c.get("/api/v1/review-queue", headers=analyst).json()["features"]
+        sev = [f["properties"]["severity"] for f in queue]
+        assert len(queue) == 2 and sev == sorted(sev, reverse=True)
+        (top,) = [f["properties"] for f in queue if f["properties"]["origin"] is not None]
+        assert top["weapon_class"] == "artillery_100_plus" and top["technical"] is True
+        assert c.get("/api/v1/review-queue", headers=monitor).status_code == 403
+        refused = c.post(f"/api/v1/events/{top['id']}/acts", headers=monitor, json={"act": "confirm"})
+        assert refused.status_code == 403
+        bad = c.post(f"/api/v1/events/{top['id']}/acts", headers=analyst, json={"act": "reject"})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "reason"
+        assert bad.headers["content-type"].startswith("application/problem+json")
+        unknown = c.post(f"/api/v1/events/{top['id']}/acts", headers=analyst, json={"act": "confirm", "x": 1})
+        assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "x"
+        ok = c.post(f"/api/v1/events/{top['id']}/acts", headers=analyst, json={"act": "confirm"})
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["event"]["properties"]["level"] == "verified"
+        acts = c.get(f"/api/v1/events/{top['id']}/acts", headers=monitor).json()["acts"]
+        assert [a["act"] for a in acts] == ["confirm"] and acts[0]["actor"] == "api-ana"
+        vio = c.get("/api/v1/violations", params={"provision": "P2"}, headers=monitor).json()["features"]
+        assert [v["properties"]["event_id"] for v in vio] == [top["id"]]
+        assert vio[0]["properties"]["level"] == "verified"
+        stats = c.get(
+            "/api/v1/stats",
+            params={"start": "2026-03-01T00:00:00Z", "end": "2026-03-02T00:00:00Z"},
+            headers=monitor,
+        ).json()
+        assert stats["verified_violations"] == 2 and stats["pending_review"] == 1
+        assert stats["by_provision"] == {"P1": 1, "P2": 1}
+        assert stats["credible_cessation"]["measures"]["heavy_weapon_violations"]["value"] == 2
+        assert stats["credible_cessation"]["met"] is False
+        bad_range = c.get(
+            "/api/v1/stats",
+            params={"start": "2026-03-02T00:00:00Z", "end": "2026-03-01T00:00:00Z"},
+            headers=monitor,
+        )
+        assert bad_range.status_code == 422
+
+
+def test_a_fused_event_is_hidden_from_who_may_not_see_one_of_its_reports(
+    agreed: Database, tmp_path: Path
+) -> None:
+    secret = _barrage(1)
+    secret[0] = {**secret[0], "releasability": "members"}  # the US post's: to every member
+    secret[1] = {**secret[1], "releasability": "originator"}  # the Turkish post's: to Turkey only
+    ingest_with_retry(agreed, secret)
+    update_verification(agreed)
+    app = create_app(Settings(data_dir=tmp_path, database_url=agreed.url), agreed)
+
+    def liaison(nation: str) -> dict[str, str]:
+        token = make_principal(
+            agreed, f"{nation}-liaison", Role.NATIONAL_LIAISON, nation, OrgKind.NATION, nation
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    us, tr = liaison("US"), liaison("TR")
+    with TestClient(app, raise_server_exceptions=False) as c:
+        assert c.get("/api/v1/violations", headers=us).json()["features"] == []
+        assert c.get("/api/v1/events", params={"kind": "fire"}, headers=us).json()["features"] == []
+        seen = c.get("/api/v1/violations", headers=tr).json()["features"]
+        assert len(seen) == 1  # the originator of the restricted report sees the whole event
