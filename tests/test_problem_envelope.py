@@ -63,17 +63,19 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     settings = Settings(data_dir=tmp, database_url=url, writes_per_minute=100_000, logins_per_minute=100_000)
     with TestClient(create_app(settings, db), raise_server_exceptions=False) as c:
         admin = make_principal(db, "envelope-admin", Role.ADMINISTRATOR, "ADMIN", OrgKind.MECHANISM, "ADM")
-        c.auth = _ByPath(monitor, coordinator, admin)
+        analyst = make_principal(db, "envelope-analyst", Role.ANALYST)
+        c.auth = _ByPath(monitor, coordinator, admin, analyst)
         yield c
     db.dispose()
 
 
 class _ByPath(httpx.Auth):
     """Each route as a caller allowed to reach its checks: agreements as the coordination cell,
-    the audit trail as an administrator, everything else as a US monitor of the mechanism."""
+    the audit trail as an administrator, review as an analyst, everything else as a US monitor
+    of the mechanism."""
 
-    def __init__(self, monitor: str, coordinator: str, admin: str) -> None:
-        self.monitor, self.coordinator, self.admin = monitor, coordinator, admin
+    def __init__(self, monitor: str, coordinator: str, admin: str, analyst: str) -> None:
+        self.monitor, self.coordinator, self.admin, self.analyst = monitor, coordinator, admin, analyst
 
     def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
         token = self.monitor
@@ -81,6 +83,8 @@ class _ByPath(httpx.Auth):
             token = self.coordinator
         elif request.url.path.startswith("/api/v1/auth/audit"):
             token = self.admin
+        elif request.url.path.startswith("/api/v1/review-queue") or request.url.path.endswith("/acts"):
+            token = self.analyst
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
