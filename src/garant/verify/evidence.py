@@ -72,7 +72,7 @@ class Evidence:
     kind: str
     nation: str
     source: str
-    t0: float  # window in epoch seconds
+    t0: float  # window in epoch seconds (the stated time or window, widened by its precision)
     t1: float
     x: float  # where it happened (impact, position), projected metres; NaN if it says nothing
     y: float
@@ -89,6 +89,8 @@ class Evidence:
     reliability: str = "F"
     credibility: int = 6
     extra: dict[str, Any] = field(default_factory=dict)
+    t: float = math.nan  # the stated time (`observed_at`)
+    precision_s: float = 1.0
 
     @property
     def technical_grade(self) -> bool:
@@ -135,6 +137,8 @@ def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: d
     x, y = proj.xy(o["lon"], o["lat"])
     cov = cov_from_radius95(float(o.get("location_uncertainty_m", 0.0)))
     ev = Evidence(
+        t=epoch(o["observed_at"]),
+        precision_s=float(o.get("time_precision_s", 1.0)),
         index=index,
         obs_id=o.get("id") or o["client_id"],
         kind=kind,

@@ -445,6 +445,13 @@ def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]
     return left
 
 
+def stated_time(members: list[Evidence]) -> float:
+    """When an event of reports happened: the stated time of its most precise report (an
+    allegation's only when nothing else speaks of it)."""
+    pool = [m for m in members if m.kind != "allegation"] or members
+    return min(pool, key=lambda m: (m.precision_s, m.t)).t
+
+
 def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
     """Reports that matched no fire event, grouped with each other by the same gate."""
     events: list[FusedEvent] = []
@@ -463,6 +470,8 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
                     places = [p for m in ev.members if m.kind != "allegation" and (p := _report_place(m))]
                     if places:
                         ev.x, ev.y, ev.cov = fuse_gaussians(places)
+                ev.t_start = stated_time(ev.members)
+                ev.t_end = max(ev.t_end, r.t1)
                 joined = True
                 break
         if not joined:
@@ -470,7 +479,7 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
             events.append(
                 FusedEvent(
                     kind="fire" if r.kind != "allegation" else "allegation",
-                    t_start=r.t0,
+                    t_start=r.t,
                     t_end=r.t1,
                     x=x,
                     y=y,
@@ -504,7 +513,7 @@ def _cluster_simple(
             out.append(
                 FusedEvent(
                     kind=kind,
-                    t_start=min(m.t0 for m in ms),
+                    t_start=min(m.t for m in ms),
                     t_end=max(m.t1 for m in ms),
                     x=gx,
                     y=gy,
