@@ -277,3 +277,20 @@ def test_a_fused_event_is_hidden_from_who_may_not_see_one_of_its_reports(
         assert c.get("/api/v1/events", params={"kind": "fire"}, headers=us).json()["features"] == []
         seen = c.get("/api/v1/violations", headers=tr).json()["features"]
         assert len(seen) == 1  # the originator of the restricted report sees the whole event
+
+
+def test_a_post_brings_the_verified_bulletin_up_to_date_by_itself(client: TestClient) -> None:
+    state = client.app.state.garant  # type: ignore[attr-defined]
+    barrage = [{**o, "nation": "US", "observed_at": "2026-03-12T08:00:00Z"} for o in _barrage(7)]
+    r = client.post("/api/v1/observations", json=barrage)
+    assert r.status_code == 201, r.text
+    ids = sorted(item["id"] for item in r.json()["results"])
+    assert state.bulletin_idle(60)
+    feats = client.get(
+        "/api/v1/events",
+        params={"kind": "fire", "start": "2026-03-12T07:59:00Z", "end": "2026-03-12T08:01:00Z"},
+    ).json()["features"]
+    assert len(feats) == 1
+    one = client.get(f"/api/v1/events/{feats[0]['id']}").json()["properties"]
+    assert sorted(one["observations"]) == ids and one["evaluation_mode"] == "automatic"
+    assert one["level"] == "reported"  # two posts of one nation: one source family, one nation
