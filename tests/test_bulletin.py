@@ -24,7 +24,7 @@ from garant.domain.access import ANONYMOUS, SYSTEM
 from garant.evaluation.score import EvalOptions, evaluate
 from garant.evaluation.tables import parse_time
 from garant.services.agreements import load_agreement_file
-from garant.services.bulletin import _separable, _stations, update_acoustic
+from garant.services.bulletin import RunReport, _one_batch, _separable, _stations, update_acoustic
 from garant.services.demo import demo_files
 from garant.services.intake import ingest_with_retry
 from garant.sim.run import run_scenario
@@ -32,7 +32,7 @@ from garant.sim.scenario import load_scenario
 from garant.store import events as ev_store
 from garant.store.db import Database
 from garant.store.events import Detection
-from garant.store.schema import event_observations, events, observations
+from garant.store.schema import event_observations, events, log_leaves, observations
 from garant.verify.acoustic import AssociationParams, Network, associate
 
 from .factories import blast_detections
@@ -258,3 +258,31 @@ def test_a_rerun_never_moves_an_analysts_event(sqlite_db: Database, sim_run: Pat
     assert report.detections > 0 and report.events_updated == 0
     after = {r["id"]: r for r in _stored(sqlite_db)}
     assert all(after[r["id"]] == r for r in before)
+
+
+def test_batches_never_take_in_a_later_batchs_detections_early(sqlite_db: Database) -> None:
+    """Everything ingested first, then taken in by small batches: a batch links only detections
+    it has taken in (never one a later batch will bring: it would be linked twice), and the
+    batches together find what one run finds."""
+    when = parse_time("2026-03-10T12:00:00Z")
+    items = [d for k in range(3) for d in blast_detections(37.8, 48.1, when + 5.0 * k, f"b{k}")]
+    items.sort(key=lambda d: d["observed_at"])  # interleaved blasts: each batch splits some
+    _ingest(sqlite_db, items)
+    first = RunReport()
+    assert _one_batch(sqlite_db, AssociationParams(), 8, first) == 8
+    with sqlite_db.read() as conn:
+        linked = {o for (o,) in conn.execute(select(event_observations.c.observation_id))}
+        order = [
+            r.record_id
+            for r in conn.execute(
+                select(log_leaves.c.record_id)
+                .where(log_leaves.c.record_type == "observation")
+                .order_by(log_leaves.c.idx)
+            )
+        ]
+    first_eight = set(order[:8])
+    assert linked and linked <= first_eight
+    report = update_acoustic(sqlite_db, batch=8)
+    assert report.detections == 13
+    stored = [r for r in _stored(sqlite_db) if r["kind"] == "acoustic"]
+    assert sorted(r["n_observations"] for r in stored) == [7, 7, 7]

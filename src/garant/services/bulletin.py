@@ -145,6 +145,7 @@ def _one_batch(db: Database, p: AssociationParams, batch: int, report: RunReport
                 _when(hi + tol),
                 _when(lo - 2.0 * reach),
                 _when(hi + 2.0 * reach),
+                seen,
             )
     if not new:
         if upto > seen:

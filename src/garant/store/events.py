@@ -135,11 +135,18 @@ class StoredEvent:
 
 
 def context(
-    conn: Connection, events_from: datetime, events_to: datetime, free_from: datetime, free_to: datetime
+    conn: Connection,
+    events_from: datetime,
+    events_to: datetime,
+    free_from: datetime,
+    free_to: datetime,
+    taken_in_upto: int,
 ) -> tuple[list[StoredEvent], list[Detection]]:
     """What new detections may touch: the live automatic acoustic events with an origin time in
     [events_from, events_to] (with all their detections), and the detections of that kind in
-    [free_from, free_to] no event has taken."""
+    [free_from, free_to] that the pipeline has taken in (logged at or before leaf
+    `taken_in_upto`) and no event has taken. Detections logged later are not free: they are
+    a later batch's new ones, and would otherwise be linked twice."""
     ev_rows = conn.execute(
         select(events.c.id, events.c.time, events.c.lon, events.c.lat, events.c.revision)
         .where(
@@ -164,12 +171,20 @@ def context(
     taken = exists(
         select(literal_column("1")).where(event_observations.c.observation_id == observations.c.id)
     )
+    seen = exists(
+        select(literal_column("1")).where(
+            log_leaves.c.record_type == "observation",
+            log_leaves.c.record_id == observations.c.id,
+            log_leaves.c.idx <= taken_in_upto,
+        )
+    )
     free = conn.execute(
         select(*_DET_COLS).where(
             observations.c.kind == ACOUSTIC,
             observations.c.observed_at >= free_from,
             observations.c.observed_at <= free_to,
             not_(taken),
+            seen,
         )
     )
     return list(stored.values()), [_detection(r) for r in free]
