@@ -31,6 +31,7 @@ from garant.services import identity
 from garant.services.bulletin import update_acoustic
 from garant.services.demo import demo_files
 from garant.services.intake import ingest
+from garant.services.verification import update_verification
 from garant.store import events as ev_store
 from garant.store.db import Database
 
@@ -80,7 +81,8 @@ class World:
     records: list[Record]
     principals: dict[str, Principal]
     tokens: dict[str, str]
-    events: dict[str, list[Record]]  # bulletin event id -> the records (detections) it is made of
+    events: dict[str, list[Record]]  # bulletin event id -> the records it rests on
+    acoustic: frozenset[str] = frozenset()  # which of them are located blasts
 
 
 def _principal(name: str, spec: tuple[Role, str, OrgKind, str] | None) -> Principal:
@@ -166,6 +168,25 @@ def _bulletin(db: Database) -> tuple[list[Record], dict[str, list[Record]]]:
     return records, events
 
 
+def _verified(
+    db: Database, records: list[Record], acoustic: dict[str, list[Record]]
+) -> dict[str, list[Record]]:
+    """The verified bulletin over the matrix's records: each fused event with every record it
+    rests on (its reports, and the detections of its blasts)."""
+    report = update_verification(db)
+    assert report.events_created > 0, report
+    by_id = {r.id: r for r in records}
+    fused: dict[str, list[Record]] = {}
+    with db.read() as conn:
+        for event_id in report.created_ids:
+            row = ev_store.get_event(conn, event_id, SYSTEM)
+            assert row is not None
+            fused[event_id] = [by_id[o] for o in row["observations"]] + [
+                r for part in row["parts"] for r in acoustic[part]
+            ]
+    return fused
+
+
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from .conftest import demo_database
@@ -181,6 +202,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     records = _dataset(db)
     detections, events = _bulletin(db)
     records += detections
+    acoustic = frozenset(events)
+    events |= _verified(db, records, events)
     principals, tokens = {}, {}
     for name, spec in PRINCIPALS.items():
         principals[name] = _principal(name, spec)
@@ -188,9 +211,16 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             role, org, kind, nation = spec
             identity.add_user(db, name, role, org, kind, nation, password="correct horse battery")
             tokens[name] = identity.create_token(db, name, None, "matrix")[1]
-    settings = Settings(data_dir=tmp, database_url=url, writes_per_minute=100_000, logins_per_minute=100_000)
+    # the bulletins were built above; the matrix's own POSTs must not add events to them
+    settings = Settings(
+        data_dir=tmp,
+        database_url=url,
+        writes_per_minute=100_000,
+        logins_per_minute=100_000,
+        auto_bulletin=False,
+    )
     with TestClient(create_app(settings, db), raise_server_exceptions=False) as client:
-        yield World(client, db, records, principals, tokens, events)
+        yield World(client, db, records, principals, tokens, events, acoustic)
     db.dispose()
 
 
@@ -226,6 +256,17 @@ def _calls(world: World, who: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         yield "GET", "/api/v1/events", {"params": params}
     for event_id in [*world.events, str(uuid.uuid4())]:
         yield "GET", "/api/v1/events/{event_id}", {"path": {"event_id": event_id}}
+        yield "GET", "/api/v1/events/{event_id}/acts", {"path": {"event_id": event_id}}
+    # an act by anyone: refused to all but analysts, and to them on what they may not see
+    # (the fused events, which rest on records of every level, and one that does not exist)
+    fused = [e for e in world.events if e not in world.acoustic]
+    for event_id in [*fused, str(uuid.uuid4())]:
+        act = {"act": "annotate", "reason": f"matrix {who}"}
+        yield "POST", "/api/v1/events/{event_id}/acts", {"path": {"event_id": event_id}, "json": act}
+    yield "GET", "/api/v1/review-queue", {"params": {"limit": 1000}}
+    for params in ({"limit": 10_000}, {"limit": 10_000, "withdrawn": "true"}, {"provision": "P1"}):
+        yield "GET", "/api/v1/violations", {"params": params}
+    yield "GET", "/api/v1/stats", {"params": {"start": "2026-02-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}}
     yield "GET", "/api/v1/agreements", {}
     yield "GET", "/api/v1/agreements/current", {}
     yield "GET", "/api/v1/agreements/{key}", {"path": {"key": agreement_key}}

@@ -21,6 +21,7 @@ import shapely
 from garant.domain.access import Principal
 from garant.domain.agreement import Agreement
 from garant.geo.engine import Geography
+from garant.services.verification import geography_for
 from garant.store import verified as vstore
 from garant.store.db import Database
 
@@ -58,9 +59,7 @@ def ceasefire_figures(
     heavy = {w.code for w in agreement.weapon_classes if w.heavy}
     verified = [r for r in rows if r["level"] == "verified"]
     in_range = [r for r in verified if r["time"] >= start]
-    sectors = _sectors(
-        Geography.from_agreement(agreement), [r["lon"] for r in in_range], [r["lat"] for r in in_range]
-    )
+    sectors = _sectors(geography_for(agreement), [r["lon"] for r in in_range], [r["lat"] for r in in_range])
     days: dict[date, dict[str, Counter[str]]] = defaultdict(lambda: defaultdict(Counter))
     for r, sector in zip(in_range, sectors, strict=True):
         d = days[r["time"].astimezone(UTC).date()]

@@ -57,7 +57,8 @@ class StaleFusion(RuntimeError):
     """Another run moved the verified bulletin while this one worked; this one rolled back."""
 
 
-def _geography(agreement: Agreement) -> Geography:
+def geography_for(agreement: Agreement) -> Geography:
+    """The geography of an agreement version, built once per process (it takes a second)."""
     geo = _GEOGRAPHY.get(agreement.key)
     if geo is None:
         geo = _GEOGRAPHY[agreement.key] = Geography.from_agreement(agreement)
@@ -124,7 +125,7 @@ def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
     )
     produced = [
         v
-        for v in run_pipeline(reports, blasts, agreement, _geography(agreement))
+        for v in run_pipeline(reports, blasts, agreement, geography_for(agreement))
         if core[0].timestamp() <= v.t_start <= core[1].timestamp() and math.isfinite(v.lon)
     ]
     matched = _match(produced, in_core)
