@@ -20,6 +20,7 @@ from pyproj import Geod
 from sqlalchemy import select, update
 
 from garant.api.state import AppState
+from garant.config import Settings
 from garant.domain.access import ANONYMOUS, SYSTEM
 from garant.evaluation.score import EvalOptions, evaluate
 from garant.evaluation.tables import parse_time
@@ -286,3 +287,33 @@ def test_batches_never_take_in_a_later_batchs_detections_early(sqlite_db: Databa
     assert report.detections == 13
     stored = [r for r in _stored(sqlite_db) if r["kind"] == "acoustic"]
     assert sorted(r["n_observations"] for r in stored) == [7, 7, 7]
+
+
+def test_the_server_takes_the_speed_of_sound_hour_by_hour(
+    sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A blast at 12:00 heard at 343 m/s: located where it was with the right speed for that
+    hour (whatever the others), not with a wrong one."""
+    hourly = ",".join("343" if h == 12 else "300" for h in range(24))
+    monkeypatch.setenv("GARANT_ACOUSTIC_SPEED_BY_HOUR", hourly)
+    settings = Settings.from_env()
+    assert settings.acoustic_params().speeds()[12] == 343.0
+    when = parse_time("2026-03-10T12:00:00Z")
+    _ingest(sqlite_db, blast_detections(37.8, 48.1, when, "hourly"))
+    update_acoustic(sqlite_db, settings.acoustic_params())
+    (ev,) = [r for r in _stored(sqlite_db) if r["kind"] == "acoustic"]
+    _, _, miss = GEOD.inv(37.8, 48.1, ev["lon"], ev["lat"])
+    assert miss < 5.0
+    monkeypatch.setenv("GARANT_ACOUSTIC_SPEED_BY_HOUR", "343," * 23)
+    with pytest.raises(ValueError, match="GARANT_ACOUSTIC_SPEED_BY_HOUR"):
+        Settings.from_env()
+
+
+def test_a_wrong_hourly_speed_misplaces_the_blast(sqlite_db: Database) -> None:
+    when = parse_time("2026-03-10T12:00:00Z")
+    _ingest(sqlite_db, blast_detections(37.8, 48.1, when, "hourly"))
+    wrong = Settings(acoustic_speed_by_hour=tuple(343.0 if h != 12 else 300.0 for h in range(24)))
+    update_acoustic(sqlite_db, wrong.acoustic_params())
+    located = [r for r in _stored(sqlite_db) if r["kind"] == "acoustic"]
+    misses = [GEOD.inv(37.8, 48.1, r["lon"], r["lat"])[2] for r in located]
+    assert not located or min(misses) > 50.0

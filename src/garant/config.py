@@ -27,7 +27,9 @@ class Settings:
     every interval. `unlogged_benchmark` turns the log off: only `make bench` uses it, to
     measure what the log costs, and `garant log audit` reports every record written so.
     `auto_bulletin` runs the automatic bulletin after each accepted write, in the background;
-    the acoustic engine uses `acoustic_speed_ms` and `acoustic_timing_sigma_s`.
+    the acoustic engine uses `acoustic_speed_ms` (or, when set, `acoustic_speed_by_hour`: 24
+    speeds for 00:00 ... 23:00 UTC, as the air warms and cools through the day) and
+    `acoustic_timing_sigma_s`.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -43,11 +45,16 @@ class Settings:
     auto_bulletin: bool = True
     acoustic_speed_ms: float = 343.0
     acoustic_timing_sigma_s: float = 0.025
+    acoustic_speed_by_hour: tuple[float, ...] | None = None
 
     def acoustic_params(self) -> AssociationParams:
         from garant.verify.acoustic import AssociationParams
 
-        return AssociationParams(speed_ms=self.acoustic_speed_ms, timing_sigma_s=self.acoustic_timing_sigma_s)
+        return AssociationParams(
+            speed_ms=self.acoustic_speed_ms,
+            speed_by_hour_utc=self.acoustic_speed_by_hour,
+            timing_sigma_s=self.acoustic_timing_sigma_s,
+        )
 
     @property
     def key_dir(self) -> Path:
@@ -73,4 +80,19 @@ class Settings:
             auto_bulletin=os.environ.get("GARANT_AUTO_BULLETIN", "1") != "0",
             acoustic_speed_ms=float(os.environ.get("GARANT_ACOUSTIC_SPEED_MS", "343")),
             acoustic_timing_sigma_s=float(os.environ.get("GARANT_ACOUSTIC_TIMING_SIGMA_S", "0.025")),
+            acoustic_speed_by_hour=_hourly(os.environ.get("GARANT_ACOUSTIC_SPEED_BY_HOUR", "")),
         )
+
+
+def _hourly(text: str) -> tuple[float, ...] | None:
+    """`GARANT_ACOUSTIC_SPEED_BY_HOUR`: 24 comma-separated speeds (m/s), checked at start-up."""
+    if not text.strip():
+        return None
+    from garant.verify.acoustic import AssociationParams
+
+    try:
+        speeds = tuple(float(v) for v in text.split(","))
+        AssociationParams(speed_by_hour_utc=speeds)
+    except ValueError as exc:
+        raise ValueError(f"GARANT_ACOUSTIC_SPEED_BY_HOUR: {exc}") from exc
+    return speeds
