@@ -291,3 +291,44 @@ def test_map_without_agreement_says_so(
         if not ("404" in text and urlsplit(url).path.endswith("/api/v1/agreement/geojson"))
     ]
     assert unexpected == []
+
+
+def test_map_draws_the_verified_bulletins_events(
+    live_server: LiveServer, watched: PageWatch, tmp_path: Path
+) -> None:
+    """The events the public may see are drawn as rings at the impact, with their popup."""
+    page = watched.page
+    _open_map(watched, live_server.url)
+    bbox = page.evaluate("window.garant.bbox")
+    params: dict[str, Any] = {
+        "limit": "1000",
+        "kind": ["fire", "presence", "advance", "air", "interference", "allegation"],
+    }
+    if bbox:
+        params["bbox"] = bbox
+    listed = httpx.get(live_server.url + "/api/v1/events", params=params, timeout=30).json()["features"]
+    assert listed, "the demo's verified bulletin has no public event to draw"
+    assert page.get_attribute("body", "data-event-count") == str(len(listed))
+    first = listed[0]
+    drawn = page.evaluate(
+        """id => {
+            const el = window.garant.events.get(id).getElement();
+            const r = el.getBoundingClientRect();
+            return {cls: Array.from(el.classList), w: r.width};
+        }""",
+        first["id"],
+    )
+    assert "garant-event" in drawn["cls"] and f"garant-event-{first['properties']['level']}" in drawn["cls"]
+    assert drawn["w"] > 5
+    page.evaluate("id => window.garant.events.get(id).openPopup()", first["id"])
+    popup = page.locator(".leaflet-popup-content .garant-popup")
+    popup.wait_for(state="visible")
+    text = popup.inner_text()
+    assert first["id"] in text and first["properties"]["level"] in text
+    switch = page.locator("#garant-sidebar label[data-layer='events'] input")
+    switch.uncheck()
+    assert page.locator("path.garant-event").count() == 0
+    switch.check()
+    assert page.locator("path.garant-event").count() == len(listed)
+    page.screenshot(path=str(tmp_path / "events.png"))
+    assert watched.page_errors == [] and watched.console_errors == []

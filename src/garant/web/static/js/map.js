@@ -1,20 +1,24 @@
 /*
- * Garant map page: the ceasefire agreement (control areas, zones, contact line) and the
- * observations, drawn with the vendored Leaflet on a plain background (no tiles: Garant runs
+ * Garant map page: the ceasefire agreement (control areas, zones, contact line), the
+ * observations and the verified bulletin's events (a ring at the impact coloured by
+ * verification level, a dashed line from the estimated origin), drawn with the vendored Leaflet on a plain background (no tiles: Garant runs
  * without internet) with a latitude/longitude graticule. The side panel is both the legend and
  * the layer switch: one row per layer, with its swatch and a checkbox.
  *
  * Data comes from the same-origin JSON API only:
  *   GET {api}/agreement/geojson                       FeatureCollection, 404 problem if none
  *   GET {api}/observations?limit=&bbox=&start=&end=   FeatureCollection of Points, links.next
+ *   GET {api}/events?kind=fire&kind=...&bbox=&start=&end=   the fused events the caller may see
  *
  * For tests and the console the page keeps `window.garant`:
  *   observations  Map id -> Leaflet circle marker
- *   layers        {contactLine, controlAreas{party}, zones{id}, observations, observationKinds{kind},
- *                  graticule}
+ *   events        Map event id -> Leaflet circle marker (at the impact)
+ *   layers        {contactLine, controlAreas{party}, zones{id}, observations, events,
+ *                  observationKinds{kind}, graticule}
  *   ready         Promise settled when the current load finished (replaced on each refetch)
  *   bbox          the bbox string sent with the observation query (null without agreement)
  * and sets on <body>: data-loaded="true" when all fetches finished, data-observation-count,
+ * data-event-count,
  * data-agreement = loaded | missing | error.
  *
  * Everything that comes from the API is inserted as text, never as HTML.
@@ -48,6 +52,14 @@
     osint: "OSINT",
     interference: "Interference",
   };
+  // The verified bulletin's events, by verification level.
+  var LEVEL_COLOURS = {
+    reported: "#8a8a8a",
+    corroborated: "#e08a00",
+    verified: "#b00020",
+    rejected: "#c8c8c8",
+  };
+  var EVENT_KINDS = ["fire", "presence", "advance", "air", "interference", "allegation"];
   var PARTY_COLOURS = { UA: "#2563b0", RU: "#c0392b" };
   var PARTY_FALLBACK = ["#2a9d8f", "#8e44ad", "#d4a017", "#34495e"];
   // Per zone kind: a family of colours (one per zone of that kind, in order) and a dash pattern.
@@ -204,6 +216,7 @@
     ["garant-graticule-labels", 350],
     ["garant-zones", 410],
     ["garant-observations", 450],
+    ["garant-events", 455],
     ["garant-line", 460], // above the markers so dense observations never hide it
   ].forEach(function (p) {
     map.createPane(p[0]).style.zIndex = String(p[1]);
@@ -299,18 +312,22 @@
   // ---------------------------------------------------------------- state
 
   var observationLayer = L.featureGroup([], { pane: "garant-observations" });
+  var eventLayer = L.featureGroup([], { pane: "garant-events" });
   var graticule = new Graticule();
   graticule.addTo(map);
   observationLayer.addTo(map);
+  eventLayer.addTo(map);
 
   var garant = {
     map: map,
     observations: new Map(),
+    events: new Map(),
     layers: {
       contactLine: null,
       controlAreas: {},
       zones: {},
       observations: observationLayer,
+      events: eventLayer,
       observationKinds: {},
       graticule: graticule,
     },
@@ -539,27 +556,22 @@
     return apiBase + "/observations?" + params.toString();
   }
 
-  function loadObservations() {
-    map.closePopup();
-    Object.keys(garant.layers.observationKinds).forEach(function (k) {
-      garant.layers.observationKinds[k].clearLayers();
-    });
-    garant.observations.clear();
-    garant.truncated = false;
+  /** Every page of a GeoJSON listing from `url` (never leaving this origin), each feature to
+   *  `onFeature`; resolves true when complete, false when the server refused. */
+  function fetchAllPages(url, onFeature, what) {
     var seen = {};
-
-    function page(url, n) {
+    function page(u, n) {
       if (n >= PAGE_CAP) {
         garant.truncated = true;
         return Promise.resolve(true);
       }
-      seen[url] = true;
-      return fetchJson(url).then(function (result) {
+      seen[u] = true;
+      return fetchJson(u).then(function (result) {
         if (!result.ok || !result.body || !Array.isArray(result.body.features)) {
-          showMessage("Could not load observations.", problemText(result));
+          showMessage("Could not load " + what + ".", problemText(result));
           return false;
         }
-        result.body.features.forEach(addObservation);
+        result.body.features.forEach(onFeature);
         var next = result.body.links && result.body.links.next;
         if (!next) return true;
         var nextUrl = new URL(next, window.location.href);
@@ -567,11 +579,122 @@
         return page(nextUrl.href, n + 1);
       });
     }
-
-    return page(new URL(observationUrl(), window.location.href).href, 0).catch(function (err) {
-      showMessage("Could not reach the server for observations.", String(err));
+    return page(new URL(url, window.location.href).href, 0).catch(function (err) {
+      showMessage("Could not reach the server for " + what + ".", String(err));
       return false;
     });
+  }
+
+  function loadObservations() {
+    map.closePopup();
+    Object.keys(garant.layers.observationKinds).forEach(function (k) {
+      garant.layers.observationKinds[k].clearLayers();
+    });
+    garant.observations.clear();
+    garant.truncated = false;
+    return fetchAllPages(observationUrl(), addObservation, "observations");
+  }
+
+  // ------------------------------------------------- the verified bulletin's events
+
+  function attributionText(props) {
+    var a = props.attribution;
+    if (!a) return "undetermined" + (props.status_reason ? " — " + props.status_reason : "");
+    return Object.keys(a)
+      .sort(function (x, y) {
+        return a[y] - a[x];
+      })
+      .map(function (party) {
+        return party + " " + (100 * a[party]).toFixed(a[party] > 0.99 || a[party] < 0.01 ? 1 : 0) + "%";
+      })
+      .join(" · ");
+  }
+
+  function eventPopup(props) {
+    var box = el("div", "garant-popup");
+    box.appendChild(el("h2", "garant-popup-title", "Event: " + props.kind));
+    var dl = el("dl");
+    function row(term, value) {
+      dl.appendChild(el("dt", null, term));
+      dl.appendChild(el("dd", null, value === undefined || value === null || value === "" ? "—" : String(value)));
+    }
+    row("Time", formatTime(props.time));
+    row("Level", props.level + (props.technical ? " (technical source)" : ""));
+    row("Status", props.status + " · " + props.evaluation_mode);
+    row("Attribution", attributionText(props));
+    row("Weapon", props.weapon_class);
+    row("Rounds", props.rounds);
+    row("Reports", props.n_observations);
+    row("Id", props.id);
+    box.appendChild(dl);
+    return box;
+  }
+
+  function addEvent(feature) {
+    var p = feature.properties || {};
+    var g = feature.geometry;
+    if (!g || g.type !== "Point" || !Array.isArray(g.coordinates) || p.kind === "acoustic") return;
+    var id = String(feature.id != null ? feature.id : p.id);
+    if (garant.events.has(id)) return;
+    var level = p.level || "reported";
+    var at = [g.coordinates[1], g.coordinates[0]];
+    var group = L.featureGroup([], { pane: "garant-events" });
+    if (p.origin && typeof p.origin.lon === "number") {
+      L.polyline([[p.origin.lat, p.origin.lon], at], {
+        pane: "garant-events",
+        className: "garant-event-flight",
+        color: LEVEL_COLOURS[level] || "#555555",
+        weight: 1.5,
+        dashArray: "4 4",
+        interactive: false,
+      }).addTo(group);
+      L.circleMarker([p.origin.lat, p.origin.lon], {
+        pane: "garant-events",
+        className: "garant-event-origin",
+        radius: 3,
+        color: LEVEL_COLOURS[level] || "#555555",
+        weight: 1.5,
+        fillOpacity: 1,
+        interactive: false,
+      }).addTo(group);
+    }
+    var marker = L.circleMarker(at, {
+      pane: "garant-events",
+      className: "garant-event garant-event-" + cssToken(level) + " garant-event-kind-" + cssToken(p.kind),
+      radius: 8,
+      color: LEVEL_COLOURS[level] || "#555555",
+      weight: 2.5,
+      fillColor: "#ffffff",
+      fillOpacity: 0.35,
+    });
+    marker.feature = feature;
+    marker.bindPopup(function () {
+      return eventPopup(p);
+    });
+    marker.bindTooltip(p.kind + " · " + level + " · " + formatTime(p.time), { direction: "top" });
+    marker.addTo(group);
+    group.addTo(eventLayer);
+    garant.events.set(id, marker);
+  }
+
+  function eventUrl() {
+    var params = new URLSearchParams();
+    params.set("limit", String(PAGE_LIMIT));
+    EVENT_KINDS.forEach(function (k) {
+      params.append("kind", k);
+    });
+    if (garant.bbox) params.set("bbox", garant.bbox);
+    var start = inputToIso(startInput.value);
+    var end = inputToIso(endInput.value);
+    if (start) params.set("start", start);
+    if (end) params.set("end", end);
+    return apiBase + "/events?" + params.toString();
+  }
+
+  function loadEvents() {
+    eventLayer.clearLayers();
+    garant.events.clear();
+    return fetchAllPages(eventUrl(), addEvent, "events");
   }
 
   // ------------------------------------------------- side panel: legend + layers
@@ -678,6 +801,34 @@
     if (!kinds.length) obsSection.appendChild(el("p", "garant-panel-note", "None for this area and time."));
     sidebarEl.appendChild(obsSection);
 
+    var levelCounts = {};
+    garant.events.forEach(function (marker) {
+      var lv = (marker.feature.properties || {}).level || "reported";
+      levelCounts[lv] = (levelCounts[lv] || 0) + 1;
+    });
+    var eventRows = [
+      {
+        label: "Events (origin ◦ - - ● impact)",
+        swatch: swatch("garant-swatch-event", LEVEL_COLOURS.corroborated),
+        key: "events",
+        count: garant.events.size,
+        layer: eventLayer,
+      },
+    ];
+    var evSection = section("Verified bulletin", eventRows, function (r) {
+      return layerRow(r, mapToggle(r.layer), map.hasLayer(r.layer));
+    });
+    var legend = Object.keys(LEVEL_COLOURS)
+      .filter(function (lv) {
+        return levelCounts[lv];
+      })
+      .map(function (lv) {
+        return lv + " " + levelCounts[lv];
+      })
+      .join(" · ");
+    evSection.appendChild(el("p", "garant-panel-note", legend || "None you may see for this area and time."));
+    sidebarEl.appendChild(evSection);
+
     sidebarEl.appendChild(
       section(
         "Map",
@@ -698,6 +849,7 @@
       ? "Only the first " + PAGE_CAP + " pages of " + PAGE_LIMIT + " were loaded; narrow the time range"
       : "";
     body.dataset.observationCount = String(count);
+    body.dataset.eventCount = String(garant.events.size);
     renderSidebar();
     if (!garant.layers.contactLine && !garant.agreement && count > 0) {
       fitMap(observationLayer.getBounds(), 10);
@@ -713,7 +865,7 @@
 
   function refreshObservations() {
     body.dataset.loaded = "false";
-    garant.ready = loadObservations().then(finish, failed);
+    garant.ready = Promise.all([loadObservations(), loadEvents()]).then(finish, failed);
     return garant.ready;
   }
 
@@ -758,5 +910,9 @@
   })();
 
   body.dataset.loaded = "false";
-  garant.ready = loadAgreement().then(loadObservations).then(finish, failed);
+  garant.ready = loadAgreement()
+    .then(function () {
+      return Promise.all([loadObservations(), loadEvents()]);
+    })
+    .then(finish, failed);
 })();
