@@ -47,6 +47,7 @@ from garant.verify._kernels import (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 CHI2_95_2D = math.sqrt(-2.0 * math.log(0.05))  # 95% ellipse of a 2-D normal, in standard deviations
+CROWD_M, CROWD_SPEED, CROWD_SLACK_S, CROWD_FACTOR = 3_000.0, 300.0, 0.5, 2.0  # see `crowd_variance`
 
 
 @dataclass(frozen=True)
@@ -242,13 +243,50 @@ def _seed_events(
     )  # fmt: skip
 
 
+def crowd_variance(rows: FloatArray) -> FloatArray:
+    """Extra variance (m², isotropic) of each event that has a neighbour whose arrivals could be
+    taken for its own: within `CROWD_M`, and close enough in time that at some sensor the two
+    arrive together (|dt| <= distance / `CROWD_SPEED` + `CROWD_SLACK_S`). In a barrage a
+    handful of sensors cannot tell such arrivals apart, the fit does not show it, and the
+    location is then off by about the distance between the two; that distance (times
+    `CROWD_FACTOR`) is added as a standard deviation.
+
+    Measured on the armed-attack day (first 6 hours, each event against the blast most of its
+    detections came from): events made of one blast's arrivals had 98% coverage of their 95%
+    ellipse, mixed ones 23% (41% of all), 67% overall."""
+    out = np.zeros(len(rows))
+    live = np.flatnonzero(rows[:, EV_N] > 0)
+    if len(live) < 2:
+        return out
+    x, y, t = rows[live, EV_X], rows[live, EV_Y], rows[live, EV_T]
+    window = CROWD_M / CROWD_SPEED + CROWD_SLACK_S
+    pts = np.column_stack([x, y, t * (CROWD_M / window)])
+    tree = cKDTree(pts)
+    pairs = tree.query_pairs(CROWD_M * math.sqrt(2.0), output_type="ndarray")
+    if not len(pairs):
+        return out
+    a, b = pairs[:, 0], pairs[:, 1]
+    dist = np.hypot(x[a] - x[b], y[a] - y[b])
+    ok = (dist <= CROWD_M) & (np.abs(t[a] - t[b]) <= dist / CROWD_SPEED + CROWD_SLACK_S)
+    a, b, dist = a[ok], b[ok], dist[ok]
+    nearest = np.full(len(live), np.inf)
+    np.minimum.at(nearest, a, dist)
+    np.minimum.at(nearest, b, dist)
+    has = np.isfinite(nearest)
+    out[live[has]] = (CROWD_FACTOR * nearest[has]) ** 2
+    return out
+
+
 def _events_from_rows(network: Network, rows: FloatArray, assignment: IntArray, t_ref: float) -> Events:
     """Kernel rows (working plane, seconds from `t_ref`) as events on the ground."""
     lon, lat = network.to_lonlat(rows[:, EV_X], rows[:, EV_Y])
     # covariance from the plane to the ground: divide by the scale factor there (squared)
     near = _nearest_station(network, rows[:, EV_X], rows[:, EV_Y])
     k2 = network.scale[near] ** 2
-    major, minor, azim = ellipse_95(rows[:, EV_CXX] / k2, rows[:, EV_CXY] / k2, rows[:, EV_CYY] / k2)
+    crowd = crowd_variance(rows)
+    major, minor, azim = ellipse_95(
+        (rows[:, EV_CXX] + crowd) / k2, rows[:, EV_CXY] / k2, (rows[:, EV_CYY] + crowd) / k2
+    )
     north = network.north[near]
     return Events(
         time=rows[:, EV_T] + t_ref,

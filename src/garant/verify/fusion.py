@@ -406,7 +406,15 @@ def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]
     """Each report joins the most consistent fire event; returns those that join none."""
     if not events:
         return reports
-    fire = [ev for ev in events if ev.kind == "fire"]
+    # a few located blasts alone are more often stray than real (see MIN_ACOUSTIC_ONLY_BLASTS):
+    # a report is not tied to them, it makes its own event
+    fire = [
+        ev
+        for ev in events
+        if ev.kind == "fire" and (ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS)
+    ]
+    if not fire:
+        return reports
     pts = np.array(
         [
             [
