@@ -545,15 +545,19 @@
     garant.observations.set(id, marker);
   }
 
-  function observationUrl() {
+  /** A listing URL with the page's filters: bbox of the agreement, the time range. */
+  function listingUrl(path, kinds) {
     var params = new URLSearchParams();
     params.set("limit", String(PAGE_LIMIT));
+    (kinds || []).forEach(function (k) {
+      params.append("kind", k);
+    });
     if (garant.bbox) params.set("bbox", garant.bbox);
     var start = inputToIso(startInput.value);
     var end = inputToIso(endInput.value);
     if (start) params.set("start", start);
     if (end) params.set("end", end);
-    return apiBase + "/observations?" + params.toString();
+    return apiBase + path + "?" + params.toString();
   }
 
   /** Every page of a GeoJSON listing from `url` (never leaving this origin), each feature to
@@ -592,7 +596,7 @@
     });
     garant.observations.clear();
     garant.truncated = false;
-    return fetchAllPages(observationUrl(), addObservation, "observations");
+    return fetchAllPages(listingUrl("/observations"), addObservation, "observations");
   }
 
   // ------------------------------------------------- the verified bulletin's events
@@ -677,24 +681,10 @@
     garant.events.set(id, marker);
   }
 
-  function eventUrl() {
-    var params = new URLSearchParams();
-    params.set("limit", String(PAGE_LIMIT));
-    EVENT_KINDS.forEach(function (k) {
-      params.append("kind", k);
-    });
-    if (garant.bbox) params.set("bbox", garant.bbox);
-    var start = inputToIso(startInput.value);
-    var end = inputToIso(endInput.value);
-    if (start) params.set("start", start);
-    if (end) params.set("end", end);
-    return apiBase + "/events?" + params.toString();
-  }
-
   function loadEvents() {
     eventLayer.clearLayers();
     garant.events.clear();
-    return fetchAllPages(eventUrl(), addEvent, "events");
+    return fetchAllPages(listingUrl("/events", EVENT_KINDS), addEvent, "events");
   }
 
   // ------------------------------------------------- side panel: legend + layers
