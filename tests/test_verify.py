@@ -288,3 +288,31 @@ def test_acoustic_only_fire_gets_its_origin_from_the_launch_blasts() -> None:
         n_detections=np.full(2, 7), detections={},
     )  # fmt: skip
     assert run_pipeline([], two, agreement, geo) == []
+
+
+def test_a_craters_azimuth_or_a_direction_of_flight_points_back_to_the_origin() -> None:
+    """With no located origin, a ray back over the weapon's range still attributes: here both
+    point deep into the positive party's side from an impact just across the line."""
+    agreement, geo = terms()
+    pos = agreement.positive_side
+    impact = across(-1.0)
+    behind = across(15.0)
+    az_back, _, _ = GEOD.inv(impact[0], impact[1], behind[0], behind[1])
+    crater = make(
+        "crater", 1, lon=impact[0], lat=impact[1], azimuth_of_origin_deg=round(az_back % 360, 1),
+        azimuth_uncertainty_deg=10, weapon_class="artillery_100_plus", location_uncertainty_m=10,
+    )  # fmt: skip
+    (ev,) = run_pipeline([crater], AcousticEvents.empty(), agreement, geo)
+    assert ev.attribution.probs is not None and ev.attribution.probs[pos] > 0.9
+    post = GEOD.fwd(impact[0], impact[1], 200.0, 4_000.0)[:2]
+    seen = {**sighting(2, post, impact, "US"), "sighting_type": "projectile_in_flight"}
+    seen["direction_of_flight_deg"] = round((az_back + 180.0) % 360.0, 1)
+    seen["weapon_class"] = "artillery_100_plus"
+    (ev,) = run_pipeline([seen], AcousticEvents.empty(), agreement, geo)
+    # the projectile may have been seen anywhere on its path: the first stretch behind it still
+    # lies on the near side of the line, so the answer is less sure than the crater's
+    assert ev.attribution.probs is not None and ev.attribution.probs[pos] > 0.8
+    # the opposite direction says the other party
+    seen["direction_of_flight_deg"] = round(az_back % 360.0, 1)
+    (ev,) = run_pipeline([seen], AcousticEvents.empty(), agreement, geo)
+    assert ev.attribution.probs is not None and ev.attribution.probs[pos] < 0.2

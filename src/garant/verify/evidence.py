@@ -27,6 +27,7 @@ FloatArray = npt.NDArray[np.float64]
 GEOD = pyproj.Geod(ellps="WGS84")
 SIGMA_PER_95 = 1.0 / math.sqrt(-2.0 * math.log(0.05))  # a 2-D 95% radius in standard deviations
 SIGHTING_BEARING_SIGMA_DEG = 5.0  # a monitor's bearing by compass and eye
+FLIGHT_DIRECTION_SIGMA_DEG = 15.0  # a projectile's direction of flight, judged by eye
 DEFAULT_RAY_SIGMA_DEG = 15.0  # a crater's azimuth of origin when the analyst states none
 # kinds whose sources are technical sensors: their grade comes from the sensor, not a person
 TECHNICAL_KINDS = frozenset({"acoustic", "radar_track", "air_track"})
@@ -172,7 +173,7 @@ def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: d
         else:
             ev.x = ev.y = math.nan
     elif kind == "sighting":
-        _sighting(ev, o, proj)
+        _sighting(ev, o, proj, ranges_m)
     elif kind == "crater":
         ev.count = 1
         if o.get("azimuth_of_origin_deg") is not None:
@@ -207,8 +208,9 @@ def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: d
     return ev
 
 
-def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector) -> None:
-    """A sighting locates what was seen along the bearing, inside the distance band."""
+def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector, ranges_m: dict[str, float]) -> None:
+    """A sighting locates what was seen along the bearing, inside the distance band; a direction
+    of flight points back towards the origin, as a crater's azimuth does."""
     ev.count = int(o.get("count", 1))
     ev.sighting_type = o.get("sighting_type")
     ev.observer = (ev.x, ev.y)
@@ -229,6 +231,18 @@ def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector) -> None:
     if ev.sighting_type in ("outgoing", "burst"):
         # seen leaving: the place is the origin; a burst of small arms is fired and lands close by
         ev.origin = (ev.x, ev.y, ev.cov)
+    elif o.get("direction_of_flight_deg") is not None:
+        seen_lon, seen_lat = proj.geo.unproject(ev.x, ev.y)
+        back = (float(o["direction_of_flight_deg"]) + 180.0) % 360.0
+        r_max = ranges_m.get(o.get("weapon_class") or "", max(ranges_m.values(), default=40_000.0))
+        ev.ray = Ray(
+            ev.x,
+            ev.y,
+            proj.grid_azimuth(float(seen_lon), float(seen_lat), back),
+            FLIGHT_DIRECTION_SIGMA_DEG,
+            0.0,
+            r_max,
+        )
     if ev.sighting_type == "outgoing":
         ev.x = ev.y = math.nan
 
