@@ -60,16 +60,14 @@ def queue(
     who = _analyst(db, analyst)
     with db.read() as conn:
         rows = vstore.review_queue(conn, who, limit, None)
-    t = Table(
-        "event", "kind", "time", "level", "severity", "weapon", "rounds", "attribution", title="review queue"
-    )
+    t = Table(title="review queue, most severe first")
+    t.add_column("event", no_wrap=True)
+    for name in ("kind", "time (UTC)", "level", "severity", "attribution"):
+        t.add_column(name)
     for r in rows:
         probs = orjson.loads(r["attribution"]) if r["attribution"] else None
         att = ", ".join(f"{k} {v:.2f}" for k, v in sorted(probs.items())) if probs else "undetermined"
-        t.add_row(
-            r["id"], r["kind"], f"{r['time']:%Y-%m-%d %H:%M:%S}", r["level"], f"{r['severity']:.1f}",
-            r["weapon_class"] or "", str(r["rounds"]), att,
-        )  # fmt: skip
+        t.add_row(r["id"], r["kind"], f"{r['time']:%m-%d %H:%M}", r["level"], f"{r['severity']:.1f}", att)
     console.print(t)
 
 
