@@ -294,3 +294,33 @@ def test_a_post_brings_the_verified_bulletin_up_to_date_by_itself(client: TestCl
     one = client.get(f"/api/v1/events/{feats[0]['id']}").json()["properties"]
     assert sorted(one["observations"]) == ids and one["evaluation_mode"] == "automatic"
     assert one["level"] == "reported"  # two posts of one nation: one source family, one nation
+
+
+def test_an_act_made_while_the_pipeline_runs_wins(agreed: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline reads, works outside any transaction, then writes: an analyst who took the
+    event over in between keeps it (the run's result for it is dropped, not written over)."""
+    import garant.services.verification as verification
+
+    ingest_with_retry(agreed, _barrage(1))
+    update_verification(agreed)
+    (event,) = _fused(agreed)
+    target = across(-4.0)
+    ingest_with_retry(agreed, [sighting(9, GEOD.fwd(target[0], target[1], 180.0, 5_000.0)[:2], target, "PL")])
+    real = verification.run_pipeline
+    ana = _analyst(agreed)
+    place = across(-3.5)
+
+    def meanwhile(*args: Any, **kw: Any) -> Any:
+        out = real(*args, **kw)
+        apply(
+            agreed, event["id"], ReviewAct("relocate", reason="crater found", lon=place[0], lat=place[1]), ana
+        )
+        return out
+
+    monkeypatch.setattr(verification, "run_pipeline", meanwhile)
+    update_verification(agreed)
+    with agreed.read() as conn:
+        kept = get_event(conn, event["id"], SYSTEM)
+    assert kept is not None and kept["evaluation_mode"] == "manual"
+    assert (kept["lon"], kept["lat"]) == place and len(kept["observations"]) == 2
+    assert kept["revision"] == 2  # the relocation's, not the run's

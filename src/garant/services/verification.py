@@ -136,7 +136,13 @@ def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
     with db.write() as conn:
         if not ev_store.advance_watermark(conn, PIPELINE, seen, upto, now):
             raise StaleFusion
+        # what an analyst took over while this run worked stays theirs
+        taken = vstore.held_by_analysts(
+            conn, (m for v in produced for m in (*v.observation_ids, *v.acoustic_ids))
+        )
         for k, v in enumerate(produced):
+            if taken and taken & {*v.observation_ids, *v.acoustic_ids}:
+                continue
             row = _row(v, now)
             if k in matched:
                 eid = matched[k]
@@ -146,7 +152,8 @@ def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
                     *v.acoustic_ids,
                 } and before.signature == vstore.signature(row):
                     continue  # unchanged: no new revision
-                vstore.update_fused(conn, eid, row)
+                if not vstore.update_fused(conn, eid, row, automatic_only=True):
+                    continue  # an analyst took it over while this run worked: theirs stands
                 report.events_updated += 1
             else:
                 eid = next(fresh)
@@ -169,13 +176,13 @@ def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
             vstore.set_violations(conn, eid, _breaches(v), violation_ids, now)
             report.violations += len(v.breaches)
         for e in in_core:
-            if e.id not in matched.values():
-                vstore.update_fused(
-                    conn,
-                    e.id,
-                    {"status": "rejected", "level": "rejected", "updated_at": now,
-                     "status_reason": "a re-run of the pipeline gave its reports to other events"},
-                )  # fmt: skip
+            if e.id not in matched.values() and vstore.update_fused(
+                conn,
+                e.id,
+                {"status": "rejected", "level": "rejected", "updated_at": now,
+                 "status_reason": "a re-run of the pipeline gave its reports to other events"},
+                automatic_only=True,
+            ):  # fmt: skip
                 vstore.set_members(conn, e.id, [], [])
                 vstore.set_violations(conn, e.id, [], iter(()), now)
                 report.events_closed += 1

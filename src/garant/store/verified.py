@@ -174,11 +174,34 @@ def insert_fused(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(insert(events), list(rows))
 
 
-def update_fused(conn: Connection, event_id: str, values: dict[str, Any]) -> None:
-    """New content for one event: revision + 1."""
-    conn.execute(
-        update(events).where(events.c.id == event_id).values(**values, revision=events.c.revision + 1)
-    )
+def update_fused(
+    conn: Connection, event_id: str, values: dict[str, Any], *, automatic_only: bool = False
+) -> bool:
+    """New content for one event: revision + 1. With `automatic_only` (the pipeline's writes),
+    only if no analyst has made it manual meanwhile; returns whether it was written."""
+    q = update(events).where(events.c.id == event_id)
+    if automatic_only:
+        q = q.where(events.c.evaluation_mode == "automatic", events.c.status == "preliminary")
+    return bool(conn.execute(q.values(**values, revision=events.c.revision + 1)).rowcount == 1)
+
+
+def held_by_analysts(conn: Connection, members: Iterable[str]) -> set[str]:
+    """Which of these reports and blasts belong to an event an analyst has taken over."""
+    wanted: list[str] = list(members)
+    out: set[str] = set()
+    for k in range(0, len(wanted), _CHUNK):
+        chunk = wanted[k : k + _CHUNK]
+        for table, col in (
+            (event_observations, event_observations.c.observation_id),
+            (event_parts, event_parts.c.part_id),
+        ):
+            q = (
+                select(col)
+                .join(events, events.c.id == table.c.event_id)
+                .where(col.in_(chunk), events.c.evaluation_mode == "manual")
+            )
+            out.update(m for (m,) in conn.execute(q))
+    return out
 
 
 def set_violations(
