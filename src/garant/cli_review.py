@@ -32,18 +32,14 @@ def _db() -> Database:
 
 
 def _analyst(db: Database, username: str) -> Principal:
-    from garant.services.identity import _principal
-    from garant.store import identity as id_store
+    from garant.services.identity import principal_of
 
-    with db.read() as conn:
-        user = id_store.user_by_name(conn, username)
-        groups = id_store.groups_of(conn, user.nation) if user else frozenset()
-    if user is None or user.disabled:
+    who = principal_of(db, username)
+    if who is None:
         typer.echo(f"--analyst: no active user {username!r}", err=True)
         raise typer.Exit(2)
-    who = _principal(user, groups)
     if not who.may(Permission.REVIEW_EVENTS):
-        typer.echo(f"--analyst: {username!r} ({user.role}) may not review events", err=True)
+        typer.echo(f"--analyst: {username!r} ({who.role.value}) may not review events", err=True)
         raise typer.Exit(2)
     return who
 

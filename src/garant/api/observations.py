@@ -11,7 +11,7 @@ import base64
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -241,10 +241,29 @@ def _aware(name: str, value: datetime | None, raw: str | None = None) -> datetim
     return value
 
 
+def pack_cursor(values: list[Any]) -> str:
+    """A keyset cursor: the sort key of the last row of a page, as opaque URL-safe text."""
+    return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
+
+
+def unpack_cursor(cursor: str, *types: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """The values of a cursor `pack_cursor` made, each read by its type, or a 422 problem
+    naming `cursor`."""
+    reason = "not a cursor this server issued"
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(types):
+            raise ValueError(reason)
+        return tuple(read(v) for read, v in zip(types, values, strict=True))
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise Problem(
+            422, reason, errors=[{"in": "query", "pointer": "", "field": "cursor", "reason": reason}]
+        ) from exc
+
+
 def encode_cursor(t: datetime, seq: int) -> str:
-    """A keyset cursor: the (time, seq) of the last row of a page (observations or events)."""
-    raw = orjson.dumps([t.isoformat(), seq])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    """The (time, seq) of the last row of a page (observations, events, violations)."""
+    return pack_cursor([t.isoformat(), seq])
 
 
 def _audit_restricted(state: AppState, request: Request, who: Principal, rows: list[dict[str, Any]]) -> None:
@@ -255,14 +274,8 @@ def _audit_restricted(state: AppState, request: Request, who: Principal, rows: l
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        t, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(t), int(seq)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        reason = "not a cursor this server issued"
-        raise Problem(
-            422, reason, errors=[{"in": "query", "pointer": "", "field": "cursor", "reason": reason}]
-        ) from exc
+    t, seq = unpack_cursor(cursor, datetime.fromisoformat, int)
+    return t, seq
 
 
 def _csv_values(values: list[str] | None) -> tuple[str, ...]:

@@ -11,17 +11,24 @@ Every list passes the same need-to-know filter as the events.
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from garant.api.auth import Reader, audit, require
 from garant.api.events import event_feature
-from garant.api.observations import GEOJSON, _aware, _csv_values, _json, decode_cursor, feature_page
+from garant.api.observations import (
+    GEOJSON,
+    _aware,
+    _csv_values,
+    _json,
+    decode_cursor,
+    feature_page,
+    pack_cursor,
+    unpack_cursor,
+)
 from garant.api.problems import Problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
@@ -29,22 +36,6 @@ from garant.services.stats import ceasefire_figures
 from garant.store import verified as vstore
 
 router = APIRouter(prefix="/api/v1", tags=["verification"])
-
-
-def _queue_cursor(sev: float, seq: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([sev, seq])).decode().rstrip("=")
-
-
-def _read_queue_cursor(cursor: str) -> tuple[float, int]:
-    try:
-        sev, seq = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return float(sev), int(seq)
-    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        raise Problem(
-            400,
-            "invalid cursor",
-            errors=[{"pointer": "/cursor", "field": "cursor", "reason": "not a cursor this server issued"}],
-        ) from exc
 
 
 @router.get("/review-queue", summary="Events awaiting review, most severe first (GeoJSON)")
@@ -55,14 +46,14 @@ def review_queue(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    after = _read_queue_cursor(cursor) if cursor else None
+    after = unpack_cursor(cursor, float, int) if cursor else None
     with state.db.read() as conn:
         rows = vstore.review_queue(conn, who, limit + 1, after)
     more, rows = len(rows) > limit, rows[:limit]
     next_url = None
     if more:
         next_url = str(
-            request.url.include_query_params(cursor=_queue_cursor(rows[-1]["severity"], rows[-1]["seq"]))
+            request.url.include_query_params(cursor=pack_cursor([rows[-1]["severity"], rows[-1]["seq"]]))
         )
     if rows:
         audit(state, request, who, "read_events", "ok", {"ids": [r["id"] for r in rows]})

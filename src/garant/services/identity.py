@@ -131,6 +131,16 @@ class LocalIdentity:
 # --- administration (CLI) -------------------------------------------------------------------
 
 
+def principal_of(db: Database, username: str) -> Principal | None:
+    """An active user as a principal with the full permissions of its role (for acts recorded
+    from the node's own command line under a named account); None if absent or disabled."""
+    with db.read() as conn:
+        user = store.user_by_name(conn, username)
+        if user is None or user.disabled:
+            return None
+        return _principal(user, store.groups_of(conn, user.nation))
+
+
 def add_user(
     db: Database,
     username: str,

@@ -32,6 +32,7 @@ from garant.store.db import Database
 from garant.store.events import get_event
 from garant.store.schema import events, observations, violations
 from garant.transparency.leaves import review_act_leaf
+from garant.verify.attribution import top_party
 
 ACTS = ("confirm", "reject", "relocate", "reattribute", "annotate", "merge", "split", "task", "task_outcome")
 CHANGES_EVENT = frozenset({"confirm", "reject", "relocate", "reattribute", "merge", "split"})
@@ -167,7 +168,7 @@ def apply(db: Database, event_id: str, req: ReviewAct, actor: Principal) -> dict
                 "attribution": None if probs is None else orjson.dumps(probs).decode(),
                 "status_reason": req.reason if probs is None else None,
             }
-            party, pp = (None, None) if not probs else max(probs.items(), key=lambda kv: (kv[1], kv[0]))
+            party, pp = top_party(probs)
             vstore.set_violation_party(conn, event_id, party, pp)
             payload = {"attribution": probs}
         elif req.act == "merge":

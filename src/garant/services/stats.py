@@ -39,9 +39,10 @@ def _sectors(geo: Geography, lon: list[float], lat: list[float]) -> list[str]:
     pts = shapely.points(np.asarray(x), np.asarray(y))
     dist = np.stack([shapely.distance(p, pts) for p in parts])
     nearest = np.argmin(dist, axis=0)
-    along = np.array(
-        [offsets[k] + shapely.line_locate_point(parts[k], pt) for k, pt in zip(nearest, pts, strict=True)]
-    )
+    along = np.empty(len(pts))
+    for k, part in enumerate(parts):  # one vectorised call per part of the line
+        mine = nearest == k
+        along[mine] = offsets[k] + shapely.line_locate_point(part, pts[mine])
     lo = (along // (SECTOR_KM * 1000.0)).astype(int) * int(SECTOR_KM)
     return [f"km {a}-{a + int(SECTOR_KM)}" for a in lo.tolist()]
 

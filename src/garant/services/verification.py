@@ -34,6 +34,7 @@ from garant.store import verified as vstore
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 from garant.store.schema import log_leaves, observations
+from garant.verify.attribution import top_party
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 
 PIPELINE = "fusion"
@@ -265,13 +266,6 @@ def _row(v: VerifiedEvent, now: datetime) -> dict[str, Any]:
         "agreement_key": v.agreement_key,
         "updated_at": now,
     }
-
-
-def top_party(probs: dict[str, float] | None) -> tuple[str | None, float | None]:
-    if not probs:
-        return None, None
-    party, p = max(probs.items(), key=lambda kv: (kv[1], kv[0]))
-    return party, p
 
 
 def _breaches(v: VerifiedEvent) -> list[dict[str, Any]]:

@@ -51,15 +51,15 @@ class Attributor:
         self._z = ndtri(np.clip(u, 1e-9, 1 - 1e-9))  # standard normal pairs
         self._u = u
 
-    def origin_draws(self, ev: FusedEvent) -> tuple[FloatArray, FloatArray] | None:
-        """Draws of the place the event is attributed by, in the projected plane."""
+    def _source(self, ev: FusedEvent) -> tuple[float, float, FloatArray] | Ray | None:
+        """What the event is attributed by: the place it is on (weapons, interference, forces
+        moving; a flight with no known start), else its origin (a Gaussian or a ray)."""
         if ev.kind in ("presence", "interference", "advance") or (ev.kind == "air" and ev.origin is None):
-            return self._gaussian(ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
-        if ev.origin is not None:
-            return self._gaussian(*ev.origin)
-        if ev.ray is not None:
-            return self._ray(ev.ray)
-        return None
+            return (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
+        return ev.origin if ev.origin is not None else ev.ray
+
+    def _draws(self, source: tuple[float, float, FloatArray] | Ray) -> tuple[FloatArray, FloatArray]:
+        return self._ray(source) if isinstance(source, Ray) else self._gaussian(*source)
 
     def _gaussian(self, x: float, y: float, cov: FloatArray) -> tuple[FloatArray, FloatArray]:
         w, v = np.linalg.eigh(cov)
@@ -75,30 +75,24 @@ class Attributor:
     def attribute(self, events: list[FusedEvent]) -> list[Attribution]:
         out: list[Attribution] = []
         parties = self.geo.parties
-        # quick path: the whole ellipse far from the line
-        centres: list[tuple[float, float]] = []
-        spread: list[float] = []
-        for ev in events:
-            place = self._place(ev)
-            if place is None:
-                centres.append((math.nan, math.nan))
-                spread.append(math.nan)
-            else:
-                centres.append((place[0], place[1]))
-                spread.append(place[2])
-        cx = np.array([c[0] for c in centres])
-        cy = np.array([c[1] for c in centres])
+        sources = [self._source(ev) for ev in events]
+        # quick path: an origin whose whole ellipse lies far from the line (rays always sample)
+        gauss = [(src[0], src[1]) if isinstance(src, tuple) else (math.nan, math.nan) for src in sources]
+        cx = np.array([g[0] for g in gauss])
+        cy = np.array([g[1] for g in gauss])
         ok = np.isfinite(cx)
         lon, lat = self.geo.unproject(np.where(ok, cx, 0.0), np.where(ok, cy, 0.0))
         dist = np.where(ok, self.geo.distance_m(lon, lat), np.nan)
         pidx = self.geo.party_index(lon, lat)
-        for k, ev in enumerate(events):
-            if not ok[k]:
+        for k, (ev, src) in enumerate(zip(events, sources, strict=True)):
+            if src is None:
                 out.append(Attribution(None, reason="no evidence of where it came from"))
                 continue
-            draws = self.origin_draws(ev)
-            assert draws is not None
-            if dist[k] > CERTAIN_SIGMAS * spread[k] and pidx[k] >= 0 and ev.ray is None:
+            draws = self._draws(src)
+            spread = (
+                math.sqrt(float(np.max(np.linalg.eigvalsh(src[2])))) if isinstance(src, tuple) else math.inf
+            )
+            if dist[k] > CERTAIN_SIGMAS * spread and pidx[k] >= 0:
                 p = {c: 0.0 for c in parties}
                 p[parties[int(pidx[k])]] = 1.0
                 out.append(self._flip(ev, Attribution(p, *draws)))
@@ -115,17 +109,6 @@ class Attributor:
             )
         return out
 
-    def _place(self, ev: FusedEvent) -> tuple[float, float, float] | None:
-        if ev.kind in ("presence", "interference", "advance") or (ev.kind == "air" and ev.origin is None):
-            if not math.isfinite(ev.x):
-                return None
-            return ev.x, ev.y, math.sqrt(float(np.max(np.linalg.eigvalsh(ev.cov))))
-        if ev.origin is not None:
-            return ev.origin[0], ev.origin[1], math.sqrt(float(np.max(np.linalg.eigvalsh(ev.origin[2]))))
-        if ev.ray is not None:
-            return ev.ray.x, ev.ray.y, ev.ray.r_max_m
-        return None
-
     def _flip(self, ev: FusedEvent, a: Attribution) -> Attribution:
         """Forces across the line belong to the party on the other side of it (two parties)."""
         if ev.kind != "advance" or a.probs is None:
@@ -136,3 +119,10 @@ class Attributor:
             )
         (p1, v1), (p2, v2) = a.probs.items()
         return Attribution({p1: v2, p2: v1}, a.draws_x, a.draws_y)
+
+
+def top_party(probs: dict[str, float] | None) -> tuple[str | None, float | None]:
+    """The most probable party and its probability (ties: the later code), or (None, None)."""
+    if not probs:
+        return None, None
+    return max(probs.items(), key=lambda kv: (kv[1], kv[0]))

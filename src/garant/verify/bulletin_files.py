@@ -11,6 +11,7 @@ import numpy as np
 
 from garant.evaluation.tables import EventFileError, read_assignments, read_events
 from garant.sim.physics import iso_times
+from garant.verify.attribution import top_party
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import VerifiedEvent
 
@@ -82,7 +83,8 @@ def write_bulletin(
         )
         for eid, e in zip(ids, events, strict=True):
             probs = e.attribution.probs
-            party, pp = ("", "") if not probs else max(probs.items(), key=lambda kv: kv[1])
+            top, p_top = top_party(probs)
+            party, pp = top or "", "" if p_top is None else f"{p_top:.4f}"
             for b in e.breaches:
                 w.writerow(
                     [
@@ -90,7 +92,7 @@ def write_bulletin(
                         b.provision_id,
                         f"{b.probability:.4f}",
                         party,
-                        pp if pp == "" else f"{pp:.4f}",
+                        pp,
                         e.grade.level,
                         e.agreement_key,
                     ]

@@ -20,12 +20,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from garant.domain.agreement import Agreement, AirspaceZone, ProvisionKind, WithdrawalZone
 from garant.geo.engine import Geography
 from garant.verify.attribution import Attribution
 from garant.verify.fusion import FusedEvent
 
+FloatArray = npt.NDArray[np.float64]
 BREACH_PROBABILITY = 0.5
 
 
@@ -42,17 +44,16 @@ class Classifier:
         self.zone_col = {z: i for i, z in enumerate(geo.zone_ids)}
         self.zones = {z.id: z for z in agreement.zones}
 
-    def _in_zone(self, zone_id: str, attribution: Attribution, ev: FusedEvent) -> float:
-        col = self.zone_col.get(zone_id)
-        if col is None:
-            return 0.0
+    def _zone_shares(self, attribution: Attribution, ev: FusedEvent) -> FloatArray:
+        """Share of the attribution's draws (else the origin) inside each zone, in `zone_ids` order:
+        one point-in-polygon pass per event, whatever the provisions ask."""
         if attribution.draws_x is not None and attribution.draws_y is not None:
             lon, lat = self.geo.unproject(attribution.draws_x, attribution.draws_y)
-            return float(np.mean(self.geo.zones_containing(lon, lat)[:, col]))
+            return np.asarray(self.geo.zones_containing(lon, lat).mean(axis=0), dtype=np.float64)
         if ev.origin is not None:
             lon, lat = self.geo.unproject(ev.origin[0], ev.origin[1])
-            return float(self.geo.zones_containing(lon, lat)[..., col])
-        return 0.0
+            return np.asarray(self.geo.zones_containing(lon, lat), dtype=np.float64).reshape(-1)
+        return np.zeros(len(self.geo.zone_ids))
 
     def classify(self, ev: FusedEvent, attribution: Attribution) -> list[Breach]:
         out: list[Breach] = []
@@ -60,6 +61,16 @@ class Classifier:
         if not substantive:
             return out
         wclass = ev.weapon_class()
+        shares: list[FloatArray] = []  # computed on the first question about a zone
+
+        def in_zone(zone_id: str) -> float:
+            col = self.zone_col.get(zone_id)
+            if col is None:
+                return 0.0
+            if not shares:
+                shares.append(self._zone_shares(attribution, ev))
+            return float(shares[0][col])
+
         for prov in self.agreement.provisions:
             p = 0.0
             if prov.kind == ProvisionKind.CESSATION_OF_FIRE:
@@ -72,10 +83,10 @@ class Classifier:
                         if isinstance(self.zones.get(z), WithdrawalZone)
                         and self.zones[z].weapon_class == wclass  # type: ignore[union-attr]
                     ]
-                    p = max((self._in_zone(z, attribution, ev) for z in zones), default=0.0)
+                    p = max((in_zone(z) for z in zones), default=0.0)
             elif prov.kind == ProvisionKind.BUFFER_ZONE:
                 if ev.kind in ("fire", "presence", "advance"):
-                    p = max((self._in_zone(z, attribution, ev) for z in prov.zones), default=0.0)
+                    p = max((in_zone(z) for z in prov.zones), default=0.0)
             elif prov.kind == ProvisionKind.AIRSPACE:
                 p = self._airspace(prov.zones, ev)
             elif prov.kind == ProvisionKind.NO_ADVANCE:

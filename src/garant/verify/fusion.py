@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -502,14 +502,14 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
 
 
 def _cluster_simple(
-    kind: str, items: list[Evidence], radius_m: float, gap_s: float, key: object
+    kind: str, items: list[Evidence], radius_m: float, gap_s: float, key: Callable[[Evidence], str]
 ) -> list[FusedEvent]:
     """Same kind, same key (weapon class, aircraft, interference type), near in place, windows
     within `gap_s`."""
     out = []
     by_key: dict[str, list[Evidence]] = {}
     for e in items:
-        by_key.setdefault(key(e), []).append(e)  # type: ignore[operator]
+        by_key.setdefault(key(e), []).append(e)
     for members in by_key.values():
         x = np.array([m.x for m in members])
         y = np.array([m.y for m in members])
