@@ -418,6 +418,7 @@ def associate_kernel(
                             if cnt > hyp[worst, 3]:
                                 hyp[worst, 0], hyp[worst, 1], hyp[worst, 2], hyp[worst, 3] = px, py, tau, cnt
         best_n = 0
+        best_merit = -1e300
         best_chi = 1e300
         best_x = 0.0
         best_y = 0.0
@@ -457,8 +458,11 @@ def associate_kernel(
                 continue
             if chi2 / max(n_in - 3, 1) > max_chi2:
                 continue
-            if n_in > best_n or (n_in == best_n and chi2 < best_chi):
-                best_n, best_chi, best_x, best_y, best_tau, best_cov = n_in, chi2, x, y, tau, cov
+            # more stations, less misfit: a station whose arrival is 3 sigma off adds nothing, so a
+            # hypothesis that gathers a neighbouring round's arrivals does not beat a clean fit
+            merit = n_in - chi2 / 9.0
+            if merit > best_merit:
+                best_merit, best_n, best_chi, best_x, best_y, best_tau, best_cov = merit, n_in, chi2, x, y, tau, cov
                 for q in range(n_in):
                     kept[q] = chosen[q]
                 n_best_chosen = n_in

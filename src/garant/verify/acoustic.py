@@ -21,7 +21,9 @@ azimuths are corrected to true ones (the plane is off by up to a few parts in 10
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +49,7 @@ from garant.verify._kernels import (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 CHI2_95_2D = math.sqrt(-2.0 * math.log(0.05))  # 95% ellipse of a 2-D normal, in standard deviations
+PARALLEL_MIN_DETECTIONS = 50_000  # fewer than this per thread: one pass, threads cost more
 CROWD_M, CROWD_SPEED, CROWD_SLACK_S, CROWD_FACTOR = 3_000.0, 300.0, 0.5, 2.0  # see `crowd_variance`
 
 
@@ -65,6 +68,8 @@ class AssociationParams:
     hypotheses: int = 4
     max_chi2: float = 4.0
     competition_rounds: int = 2
+    sweep_near_stations: int = 8
+    workers: int = 0  # threads of the seed pass; 0: one per core
 
     def __post_init__(self) -> None:
         if not (self.speed_ms > 0 and self.max_range_m > 0 and self.timing_sigma_s > 0):
@@ -193,7 +198,11 @@ def associate(
     assigned = np.full(len(ts), -1, dtype=np.int64)
     sigma_t = p.timing_sigma_s
     rows = _seed_events(network, p, ts - t_ref, ss, azs, assigned, t_ref, 0)
-    for _ in range(p.competition_rounds):
+    for rnd in range(p.competition_rounds):
+        if rnd == p.competition_rounds - 1 and p.sweep_near_stations > 0:
+            wide = replace(p, near_stations=p.sweep_near_stations)
+            more = _seed_events(network, wide, ts - t_ref, ss, azs, assigned, t_ref, len(rows))
+            rows = np.concatenate([rows, more]) if len(more) else rows
         rows = reassign_kernel(
             ts - t_ref,
             ss,
@@ -232,7 +241,57 @@ def _seed_events(
     t_ref: float,
     first_event: int,
 ) -> FloatArray:
-    """The seed-by-seed pass over time-sorted detections (`t` in seconds from `t_ref`)."""
+    """The seed-by-seed pass over time-sorted detections (`t` in seconds from `t_ref`).
+
+    A long input is cut in time into one part per worker thread (the compiled kernel releases
+    the GIL); around each cut, the events the parts made within a window's reach are undone
+    and the stretch is passed again in one piece, so a blast heard on both sides of a cut is
+    judged whole, as in a single pass."""
+    workers = min(p.workers or os.cpu_count() or 1, max(len(t) // PARALLEL_MIN_DETECTIONS, 1))
+
+    def part(lo: int, hi: int, first: int) -> FloatArray:
+        return _seed_pass(network, p, t[lo:hi], st[lo:hi], az[lo:hi], assigned[lo:hi], t_ref, first)
+
+    if workers <= 1:
+        return part(0, len(t), first_event)
+    reach = 2.0 * p.max_range_m / float(p.speeds().min())
+    cuts = np.searchsorted(t, np.quantile(t, np.linspace(0.0, 1.0, workers + 1)[1:-1])).tolist()
+    edges = [0, *cuts, len(t)]
+    # each part numbers its events from its own base, far apart; then they are made consecutive
+    base = [first_event + k * len(t) for k in range(workers)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        parts = list(pool.map(lambda k: part(edges[k], edges[k + 1], base[k]), range(workers)))
+    renumber = np.full(workers * len(t), -1, dtype=np.int64)
+    sizes = np.cumsum([0] + [len(rows) for rows in parts])
+    for k in range(workers):
+        renumber[base[k] - first_event :][: sizes[k + 1] - sizes[k]] = first_event + np.arange(
+            sizes[k], sizes[k + 1]
+        )
+    new = assigned >= first_event
+    assigned[new] = renumber[assigned[new] - first_event]
+    rows = np.concatenate(parts)
+    for cut in cuts:
+        tc = float(t[cut])
+        lo, hi = (int(np.searchsorted(t, tc + d * reach, side="left" if d < 0 else "right")) for d in (-1, 1))
+        undone = np.unique(assigned[lo:hi][assigned[lo:hi] >= first_event])
+        rows[undone - first_event, EV_N] = 0
+        assigned[np.isin(assigned, undone)] = -1
+        lo, hi = (int(np.searchsorted(t, tc + d * reach, side="left" if d < 0 else "right")) for d in (-2, 2))
+        rows = np.concatenate([rows, part(lo, hi, first_event + len(rows))])
+    return rows
+
+
+def _seed_pass(
+    network: Network,
+    p: AssociationParams,
+    t: FloatArray,
+    st: IntArray,
+    az: FloatArray,
+    assigned: IntArray,
+    t_ref: float,
+    first_event: int,
+) -> FloatArray:
+    """One compiled seed-by-seed pass; `assigned` (a view) is updated in place."""
     ptr, idx = network.neighbours(2.0 * p.max_range_m)
     sigma = p.timing_sigma_s
     return associate_kernel(
