@@ -83,6 +83,13 @@ def verify_command(
         ),
     ] = None,
     agreement: Annotated[str, typer.Option(help="`demo` or an agreement YAML file")] = "demo",
+    speed: Annotated[
+        float,
+        typer.Option(help="speed of sound, m/s, for bursts located from loose arrivals", min=200, max=450),
+    ] = 343.0,
+    timing_sigma: Annotated[
+        float, typer.Option(help="timing uncertainty of a detection, s", min=0.0001)
+    ] = 0.025,
 ) -> None:
     """Fuse, locate, attribute, classify and grade: the automatic bulletin from files."""
     import orjson
@@ -90,6 +97,7 @@ def verify_command(
     from garant.evaluation.tables import EventFileError
     from garant.services.agreements import AgreementFileError, read_agreement
     from garant.verify.bulletin_files import read_acoustic, write_bulletin
+    from garant.verify.bursts import BurstParams
     from garant.verify.evidence import AcousticEvents
     from garant.verify.pipeline import run_pipeline
 
@@ -101,6 +109,8 @@ def verify_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     rows = []
+    explained = {d for members in blasts.detections.values() for d in members}
+    loose = []
     with observations.open("rb") as fh:
         for line_no, line in enumerate(fh, start=1):
             if not line.strip():
@@ -112,7 +122,16 @@ def verify_command(
                 raise typer.Exit(2) from exc
             if row.get("kind") != "acoustic_detection":  # the acoustic engine's, via --acoustic
                 rows.append(row)
-    events = run_pipeline(rows, blasts, terms, progress=lambda s: console.print(s))
+            elif str(row.get("id") or row.get("client_id")) not in explained:
+                loose.append(row)
+    events = run_pipeline(
+        rows,
+        blasts,
+        terms,
+        progress=lambda s: console.print(s),
+        loose_detections=loose,
+        bursts=BurstParams(speed_ms=speed, timing_sigma_s=timing_sigma),
+    )
     write_bulletin(out, events, tuple(p.code for p in terms.parties))
     n_viol = sum(len(e.breaches) for e in events)
     console.print(

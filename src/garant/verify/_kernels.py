@@ -462,7 +462,8 @@ def associate_kernel(
             # hypothesis that gathers a neighbouring round's arrivals does not beat a clean fit
             merit = n_in - chi2 / 9.0
             if merit > best_merit:
-                best_merit, best_n, best_chi, best_x, best_y, best_tau, best_cov = merit, n_in, chi2, x, y, tau, cov
+                best_merit = merit
+                best_n, best_chi, best_x, best_y, best_tau, best_cov = n_in, chi2, x, y, tau, cov
                 for q in range(n_in):
                     kept[q] = chosen[q]
                 n_best_chosen = n_in

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pyproj
 
 from garant.geo.engine import Geography
+from garant.verify.bursts import BurstParams, locate_bursts
 
 FloatArray = npt.NDArray[np.float64]
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -30,7 +31,7 @@ SIGHTING_BEARING_SIGMA_DEG = 5.0  # a monitor's bearing by compass and eye
 FLIGHT_DIRECTION_SIGMA_DEG = 15.0  # a projectile's direction of flight, judged by eye
 DEFAULT_RAY_SIGMA_DEG = 15.0  # a crater's azimuth of origin when the analyst states none
 # kinds whose sources are technical sensors: their grade comes from the sensor, not a person
-TECHNICAL_KINDS = frozenset({"acoustic", "radar_track", "air_track"})
+TECHNICAL_KINDS = frozenset({"acoustic", "acoustic_burst", "radar_track", "air_track"})
 
 
 def epoch(text: str) -> float:
@@ -268,3 +269,53 @@ class AcousticEvents:
     def empty(cls) -> AcousticEvents:
         z = np.zeros(0)
         return cls([], z, z, z, z, z, z, np.zeros(0, dtype=np.int64), {})
+
+
+def burst_evidence(
+    detections: list[dict[str, Any]], proj: Projector, params: BurstParams | None = None
+) -> list[Evidence]:
+    """Acoustic arrivals that no located blast explains -> one piece of evidence per located burst
+    (`garant.verify.bursts`): the place where the shots were fired, as an origin, the window of
+    the shots, and the arrivals it rests on (`extra["observation_ids"]`)."""
+    if not detections:
+        return []
+    sensors: dict[str, int] = {}
+    sxy: list[tuple[float, float]] = []
+    station = np.empty(len(detections), dtype=np.int64)
+    for k, o in enumerate(detections):
+        key = str(o.get("sensor_id") or f"{o['lon']:.6f},{o['lat']:.6f}")
+        if key not in sensors:
+            sensors[key] = len(sxy)
+            sxy.append(proj.xy(float(o["lon"]), float(o["lat"])))
+        station[k] = sensors[key]
+    t = np.array([epoch(o["observed_at"]) for o in detections])
+    amp = np.array([o.get("amplitude") or math.nan for o in detections], dtype=np.float64)
+    xy = np.array(sxy)
+    found = locate_bursts(xy[:, 0], xy[:, 1], station, t, amp, params)
+    out = []
+    for k in range(len(found)):
+        members = [detections[i] for i in found.members[k].tolist()]
+        ids = [str(o.get("id") or o.get("client_id")) for o in members]
+        first = members[0]
+        out.append(
+            Evidence(
+                index=-1,
+                obs_id=ids[0],
+                kind="acoustic_burst",
+                nation=str(first.get("nation") or ""),
+                source=str(first.get("source_id") or ""),
+                t0=float(found.t0[k]),
+                t1=float(found.t1[k]),
+                x=math.nan,
+                y=math.nan,
+                cov=np.eye(2),
+                origin=(float(found.x[k]), float(found.y[k]), np.asarray(found.cov[k])),
+                count=int(found.rounds[k]),
+                reliability=min(str(o.get("reliability") or "F") for o in members),
+                credibility=min(int(o.get("credibility") or 6) for o in members),
+                extra={"observation_ids": ids, "sensors": int(found.n_stations[k])},
+                t=float(found.t0[k]),
+                precision_s=0.1,
+            )
+        )
+    return out

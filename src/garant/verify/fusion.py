@@ -17,7 +17,8 @@ Fire, in four steps:
    the rhythm of its blasts repeats the launch's. A pair gives an event with an origin; a group
    left alone gives an event located where it was heard, with no origin (attribution then says
    "undetermined").
-4. Every other report (sightings, craters, OSINT, allegations) joins the fire event it is
+4. Every other report (bursts of small-arms fire located from their arrivals' rhythm,
+   sightings, craters, OSINT, allegations) joins the fire event it is
    consistent with: its place within the joint uncertainty (a chi-square gate on the two
    covariances) and its time window overlapping. Reports that join none are grouped with each
    other the same way; two posts' bearings on one barrage so make one event located where the
@@ -177,7 +178,9 @@ def fuse(
     groups = _blast_groups(acoustic, acoustic_xy, acoustic_party)
     _link_groups(events, groups)
     events += _paired_groups(groups)
-    reports = [e for k in ("crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])]
+    reports = [
+        e for k in ("acoustic_burst", "crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])
+    ]
     reports.sort(key=lambda e: (e.t0, e.obs_id))
     leftovers = _attach(events, reports)
     # a few blasts and nothing else is, in the simulated regimes, a false or stray event far
@@ -546,7 +549,7 @@ def _finish(ev: FusedEvent) -> None:
             rays = [m.ray for m in ev.members if m.ray is not None]
             if rays:
                 ev.ray = min(rays, key=lambda r: r.sigma_deg)
-    counted = [m.count for m in ev.members if m.kind in ("sighting", "radar_track")]
+    counted = [m.count for m in ev.members if m.kind in ("sighting", "radar_track", "acoustic_burst")]
     ev.rounds = max([ev.rounds, ev.launch_blasts, ev.impact_blasts, *counted])
     if not math.isfinite(ev.x) and ev.origin is not None:
         ev.x, ev.y, ev.cov = ev.origin

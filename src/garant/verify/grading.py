@@ -23,6 +23,7 @@ REJECTED = "rejected"
 LEVELS = (REPORTED, CORROBORATED, VERIFIED, REJECTED)
 
 _FAMILY = {
+    "acoustic_burst": "acoustic",
     "radar_track": "radar",
     "sighting": "sighting",
     "crater": "crater",

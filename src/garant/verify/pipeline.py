@@ -20,8 +20,9 @@ from garant.domain.agreement import Agreement
 from garant.geo.engine import Geography
 from garant.verify.acoustic import ellipse_95
 from garant.verify.attribution import Attribution, Attributor
+from garant.verify.bursts import BurstParams
 from garant.verify.classify import Breach, Classifier, severity
-from garant.verify.evidence import AcousticEvents, Evidence, Projector, from_observation
+from garant.verify.evidence import AcousticEvents, Evidence, Projector, burst_evidence, from_observation
 from garant.verify.fusion import FusedEvent, fuse
 from garant.verify.grading import Grade, grade
 
@@ -71,10 +72,13 @@ def run_pipeline(
     agreement: Agreement,
     geo: Geography | None = None,
     progress: Callable[[str], None] | None = None,
+    loose_detections: list[dict[str, Any]] | None = None,
+    bursts: BurstParams | None = None,
 ) -> list[VerifiedEvent]:
     """Build the automatic bulletin. `observations` are accepted observations (their JSON, with
     an `id`, else their `client_id`, naming them); acoustic detections among them are left to
-    the acoustic engine, whose located blasts come in `acoustic`."""
+    the acoustic engine, whose located blasts come in `acoustic`. `loose_detections` are the
+    acoustic detections that no located blast explains: bursts of fire are located from them."""
     geo = geo or Geography.from_agreement(agreement)
     proj = Projector(geo)
     ranges = {w.code: w.max_range_km * 1000.0 for w in agreement.weapon_classes if w.max_range_km}
@@ -84,7 +88,9 @@ def run_pipeline(
         for i, o in enumerate(observations)
         if o["kind"] != "acoustic_detection"
     ]
-    say(f"{len(evidence)} reports, {len(acoustic)} located blasts")
+    located_bursts = burst_evidence(loose_detections or [], proj, bursts)
+    evidence += located_bursts
+    say(f"{len(evidence)} reports, {len(acoustic)} located blasts, {len(located_bursts)} bursts")
     ax, ay = geo.project(acoustic.lon, acoustic.lat)
     aparty = geo.party_index(acoustic.lon, acoustic.lat)
     events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty)
@@ -135,7 +141,7 @@ def _verified(
         weapon_class=ev.weapon_class(),
         rounds=ev.rounds,
         casualties=ev.casualties(),
-        observation_ids=[m.obs_id for m in ev.members],
+        observation_ids=[i for m in ev.members for i in m.extra.get("observation_ids", [m.obs_id])],
         acoustic_ids=[acoustic.ids[i] for i in ev.acoustic],
         agreement_key=key,
     )

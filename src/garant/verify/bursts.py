@@ -1,0 +1,362 @@
+"""Bursts: sustained fire from one place (small arms, a machine gun), located from the rhythm of
+its arrivals where no single shot is heard by enough sensors to be located alone.
+
+A rifle's report carries a few kilometres: each shot reaches two or three sensors, fewer than
+the acoustic associator needs (three unknowns per shot: place and time). But a burst is many
+shots from one place at an irregular rhythm, and every sensor that hears it receives the same
+rhythm shifted by its travel time. So, as gunshot locators do, the lag between two sensors'
+arrival streams is found by counting coincidences (the lag at which most arrivals of one
+stream have a counterpart in the other), and the place by least squares on those lags
+(time differences of arrival, hyperbolae): every shot heard at both sensors adds to the lag's
+precision, and two lags from three sensors fix a point.
+
+Steps, none comparing all pairs: each sensor's arrivals left unexplained by the associator are
+cut into runs (at gaps over `RUN_GAP_S`); runs at sensors within `PAIR_M` of each other that
+overlap in time (allowing the travel time between them) are compared; linked runs form
+components (SciPy's connected components), and a component with runs at three sensors or more
+is located by `scipy.optimize.least_squares` from several starting points. The covariance is
+the fit's, inflated by the reduced chi-square when the lags disagree more than their stated
+precision. Why by hand: no library associates repeated-shot streams; the optimisation and the
+graph are SciPy's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy.optimize import least_squares
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+RUN_GAP_S = 5.0  # a pause this long ends a sensor's run of arrivals
+MIN_RUN = 4  # arrivals in a run: fewer is not a burst
+PAIR_M = 12_000.0  # two sensors hearing one rifle are at most this far apart
+MIN_COINCIDENCES = 4  # shots heard at both sensors that make a lag
+CANDIDATE_RUNS = 8  # runs paired with the reference whose lags make candidate points
+STRONG_PARTNERS = 2  # of those, the ones (most arrivals) whose hyperbolae are scanned
+HYPERBOLA_STEPS = 4_000  # directions from the reference: a few metres apart at 6 km
+MAX_RUN = 400  # arrivals in a run at most
+
+
+@dataclass(frozen=True)
+class BurstParams:
+    speed_ms: float = 343.0
+    timing_sigma_s: float = 0.025
+    min_stations: int = 3
+
+
+@dataclass
+class Bursts:
+    """Located bursts, one row each; `members[k]` are the indices of its arrivals."""
+
+    t0: FloatArray  # first shot, origin time
+    t1: FloatArray  # last shot, origin time
+    x: FloatArray
+    y: FloatArray
+    cov: FloatArray  # (n, 2, 2), m²
+    rounds: IntArray  # shots heard at the sensor that heard most
+    n_stations: IntArray
+    members: list[IntArray]
+
+    def __len__(self) -> int:
+        return len(self.t0)
+
+
+@dataclass
+class _Run:
+    station: int
+    idx: IntArray  # arrival indices, time-sorted
+    t: FloatArray
+    loudness: float  # median amplitude, else the number of arrivals: the nearer, the louder
+
+
+def _runs(station: IntArray, t: FloatArray, amplitude: FloatArray) -> list[_Run]:
+    order = np.lexsort((t, station))
+    s, ts = station[order], t[order]
+    cut = np.flatnonzero((np.diff(s) != 0) | (np.diff(ts) > RUN_GAP_S)) + 1
+    # a long barrage's leftovers make long runs; cut them so that a pair's differences stay few
+    bounds = [
+        (a, min(a + MAX_RUN, hi)) for lo, hi in zip(np.r_[0, cut], np.r_[cut, len(s)], strict=True)
+        for a in range(int(lo), int(hi), MAX_RUN)
+    ]  # fmt: skip
+    out = []
+    for lo, hi in bounds:
+        if hi - lo >= MIN_RUN:
+            amp = amplitude[order[lo:hi]]
+            amp = amp[np.isfinite(amp) & (amp > 0)]
+            loud = float(np.median(amp)) if len(amp) else float(hi - lo)
+            out.append(_Run(int(s[lo]), order[lo:hi], ts[lo:hi], loud))
+    return out
+
+
+def _differences(a: FloatArray, b: FloatArray, max_lag: float) -> FloatArray:
+    """Every arrival time of `b` minus every one of `a`, within the possible lags, sorted."""
+    d = (b[None, :] - a[:, None]).ravel()
+    return np.sort(d[np.abs(d) <= max_lag])
+
+
+def _count_at(d: FloatArray, lag: float | FloatArray, tol: float) -> FloatArray:
+    """Coincidences: differences within `tol` of `lag`."""
+    return np.asarray(
+        np.searchsorted(d, np.add(lag, tol), side="right") - np.searchsorted(d, np.subtract(lag, tol)),
+        dtype=np.float64,
+    )
+
+
+def lag_peaks(d: FloatArray, tol: float, most: int = 3) -> list[float]:
+    """The lags (s) with most coincidences, best first: at least `MIN_COINCIDENCES` each and at
+    least half the best's. A rhythm that is nearly regular gives a runner-up one shot off the
+    true lag, so several are kept and the sensors decide together (`locate_bursts`)."""
+    if len(d) < MIN_COINCIDENCES:
+        return []
+    counts = np.searchsorted(d, d + 2.0 * tol, side="right") - np.arange(len(d))
+    out: list[float] = []
+    best = 0
+    alive = np.ones(len(d), dtype=bool)
+    while len(out) < most and alive.any():
+        k = int(np.argmax(np.where(alive, counts, -1)))
+        n = int(counts[k])
+        if n < max(MIN_COINCIDENCES, best / 2.0):
+            break
+        best = max(best, n)
+        lag = float(np.median(d[k : k + n]))
+        out.append(lag)
+        alive &= np.abs(d - lag) > 2.0 * tol
+    return out
+
+
+@dataclass
+class _Heard:
+    """Which sensors had any arrival when: to find those that should have heard and did not."""
+
+    tree: cKDTree
+    station: IntArray
+    t: FloatArray
+
+    def silent_within(self, px: float, py: float, radius: float, window: tuple[float, float]) -> int:
+        near = self.tree.query_ball_point([px, py], radius)
+        if not near:
+            return 0
+        busy = np.unique(self.station[(self.t >= window[0]) & (self.t <= window[1])])
+        return len(np.setdiff1d(np.asarray(near, dtype=np.int64), busy))
+
+
+@dataclass
+class _Pair:
+    diffs: FloatArray  # run j's arrivals minus run i's, sorted
+    peaks: list[float]
+
+
+def locate_bursts(
+    sx: FloatArray,
+    sy: FloatArray,
+    station: IntArray,
+    t: FloatArray,
+    amplitude: FloatArray | None = None,
+    params: BurstParams | None = None,
+) -> Bursts:
+    """Arrivals (station index into `sx`/`sy`, time in seconds, amplitude if measured) ->
+    located bursts."""
+    p = params or BurstParams()
+    c = p.speed_ms
+    tol = 2.0 * p.timing_sigma_s * math.sqrt(2.0)
+    t = np.asarray(t, dtype=np.float64)
+    amp = np.full(len(t), np.nan) if amplitude is None else np.asarray(amplitude, dtype=np.float64)
+    runs = _runs(np.asarray(station, dtype=np.int64), t, amp)
+    if len(runs) < p.min_stations:
+        return _empty()
+    rs = np.array([r.station for r in runs])
+    start = np.array([r.t[0] for r in runs])
+    end = np.array([r.t[-1] for r in runs])
+    tree = cKDTree(np.column_stack([sx[rs], sy[rs]]))
+    station_tree = cKDTree(np.column_stack([sx, sy]))
+    st_all = np.asarray(station, dtype=np.int64)
+    pairs: dict[tuple[int, int], _Pair] = {}
+    for i, j in sorted(tree.query_pairs(PAIR_M)):
+        if rs[i] == rs[j]:
+            continue
+        reach = math.hypot(sx[rs[i]] - sx[rs[j]], sy[rs[i]] - sy[rs[j]]) / c + tol
+        if start[j] > end[i] + reach or start[i] > end[j] + reach:
+            continue
+        diffs = _differences(runs[i].t, runs[j].t, reach)
+        peaks = lag_peaks(diffs, tol)
+        if peaks:
+            pairs[(i, j)] = _Pair(diffs, peaks)
+    if not pairs:
+        return _empty()
+    keys = np.array(list(pairs), dtype=np.int64)
+    graph = coo_matrix((np.ones(len(keys)), (keys[:, 0], keys[:, 1])), shape=(len(runs),) * 2)
+    _, label = connected_components(graph, directed=False)
+    out: list[tuple[float, float, float, float, FloatArray, int, int, IntArray]] = []
+    by_comp: dict[int, dict[tuple[int, int], _Pair]] = {}
+    for key, pair in pairs.items():
+        by_comp.setdefault(int(label[key[0]]), {})[key] = pair
+    for mine in by_comp.values():
+        if len({int(rs[r]) for key in mine for r in key}) < p.min_stations:
+            continue
+        found = _locate(sx, sy, rs, runs, mine, c, tol, p, _Heard(station_tree, st_all, t))
+        if found is None:
+            continue
+        x, y, cov, members = found
+        ranges = np.hypot(sx[rs[members]] - x, sy[rs[members]] - y)
+        first = min(float(runs[m].t[0]) - ranges[k] / c for k, m in enumerate(members))
+        last = max(float(runs[m].t[-1]) - ranges[k] / c for k, m in enumerate(members))
+        idx = np.sort(np.concatenate([runs[m].idx for m in members]))
+        rounds = max(len(runs[m].t) for m in members)
+        out.append((first, last, x, y, cov, rounds, len(np.unique(rs[members])), idx))
+    if not out:
+        return _empty()
+    return Bursts(
+        t0=np.array([o[0] for o in out]),
+        t1=np.array([o[1] for o in out]),
+        x=np.array([o[2] for o in out]),
+        y=np.array([o[3] for o in out]),
+        cov=np.array([o[4] for o in out]),
+        rounds=np.array([o[5] for o in out], dtype=np.int64),
+        n_stations=np.array([o[6] for o in out], dtype=np.int64),
+        members=[o[7] for o in out],
+    )
+
+
+def _locate(
+    sx: FloatArray,
+    sy: FloatArray,
+    rs: IntArray,
+    runs: list[_Run],
+    pairs: dict[tuple[int, int], _Pair],
+    c: float,
+    tol: float,
+    p: BurstParams,
+    heard: _Heard,
+) -> tuple[float, float, FloatArray, IntArray] | None:
+    """One component's place: candidate points from a reference run's lag peaks with two others
+    (two hyperbolae cross at up to two points), each scored by the coincidences that all the
+    component's pairs have at the lags it predicts; the best is refined by least squares."""
+    members = np.unique(np.array(list(pairs)))
+    ref = int(members[np.argmax([len(runs[m].t) for m in members])])
+    lags_from_ref: dict[int, list[float]] = {}
+    for (i, j), pair in pairs.items():
+        if ref in (i, j):
+            other = j if i == ref else i
+            lags_from_ref[other] = [lag if i == ref else -lag for lag in pair.peaks]
+    others = sorted(lags_from_ref, key=lambda m: -len(runs[m].t))[:CANDIDATE_RUNS]
+    ax, ay = sx[rs[ref]], sy[rs[ref]]
+    items = list(pairs.items())
+    a_st = np.array([rs[i] for (i, _), _ in items])
+    b_st = np.array([rs[j] for (_, j), _ in items])
+
+    def score(px: FloatArray, py: FloatArray) -> FloatArray:
+        lag = (
+            np.hypot(px[:, None] - sx[b_st], py[:, None] - sy[b_st])
+            - np.hypot(px[:, None] - sx[a_st], py[:, None] - sy[a_st])
+        ) / c
+        return np.asarray(
+            sum(_count_at(pair.diffs, lag[:, k], tol) for k, (_, pair) in enumerate(items)), dtype=np.float64
+        )
+
+    # along the hyperbola that each lag peak of the reference with its strongest partners draws
+    # (a weak pair may not show its true lag as a peak; a strong one does), every point is scored
+    # by the coincidences of all the component's pairs at the lags it predicts
+    theta = np.linspace(0.0, 2.0 * math.pi, HYPERBOLA_STEPS, endpoint=False)
+    ux, uy = np.cos(theta), np.sin(theta)
+    xs, ys, scores = [], [], []
+    for other in others[:STRONG_PARTNERS]:
+        bx, by = sx[rs[other]] - ax, sy[rs[other]] - ay
+        for lag in lags_from_ref[other]:
+            d = c * lag
+            den = 2.0 * (ux * bx + uy * by + d)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                r = (bx * bx + by * by - d * d) / den
+            ok = np.isfinite(r) & (r > 0.0) & (r < PAIR_M)
+            px, py = ax + r[ok] * ux[ok], ay + r[ok] * uy[ok]
+            xs.append(px)
+            ys.append(py)
+            scores.append(score(px, py))
+    if not xs or not sum(len(v) for v in xs):
+        return None
+    px, py, sc = np.concatenate(xs), np.concatenate(ys), np.concatenate(scores)
+    # with three sensors both crossings of two hyperbolae fit every lag. The wrong one has, as a
+    # rule, sensors nearer to it than any that heard, which heard nothing then; and loudness
+    # (the source's strength, amplitude times range, is the same at every sensor) breaks ties
+    loud = np.log([runs[m].loudness for m in members])
+    window = (min(float(runs[m].t[0]) for m in members), max(float(runs[m].t[-1]) for m in members))
+
+    def plausibility(k: int) -> tuple[int, float]:
+        ranges = np.hypot(px[k] - sx[rs[members]], py[k] - sy[rs[members]])
+        silent = heard.silent_within(float(px[k]), float(py[k]), float(ranges.min()), window)
+        return silent, float(np.var(loud + np.log(ranges + 1.0)))
+
+    tied = np.flatnonzero(sc >= sc.max())
+    k_best = min(tied.tolist(), key=plausibility)
+    best = (float(px[k_best]), float(py[k_best]))
+    # the lags at the best point, measured where it predicts them; pairs with too few dropped
+    edges = []
+    for (i, j), pair in items:
+        pred = (
+            math.hypot(best[0] - sx[rs[j]], best[1] - sy[rs[j]])
+            - math.hypot(best[0] - sx[rs[i]], best[1] - sy[rs[i]])
+        ) / c
+        near = pair.diffs[np.abs(pair.diffs - pred) <= tol]
+        if len(near) >= MIN_COINCIDENCES:
+            edges.append((i, j, float(near.mean()), p.timing_sigma_s * math.sqrt(2.0 / len(near))))
+    if not edges:
+        return None
+    e = np.array(edges)
+    if len(e) <= 2:
+        # no pair checks another: a lag may be one shot off (the rhythm repeats), which no fit
+        # shows, so each lag carries half the shooter's interval between shots as well
+        e[:, 3] = np.hypot(e[:, 3], 0.5 * float(np.median(np.diff(runs[ref].t))))
+    used = np.unique(e[:, :2].astype(np.int64))
+    if len(np.unique(rs[used])) < p.min_stations:
+        return None
+    fit = _fit(sx, sy, rs, e, c, best)
+    if fit is None:
+        return None
+    return fit[0], fit[1], fit[2], used
+
+
+def _fit(
+    sx: FloatArray, sy: FloatArray, rs: IntArray, edges: FloatArray, c: float, start: tuple[float, float]
+) -> tuple[float, float, FloatArray] | None:
+    """Least squares on the lags: lag = (|p - s_b| - |p - s_a|) / c, each with its sigma."""
+    a = rs[edges[:, 0].astype(int)]
+    b = rs[edges[:, 1].astype(int)]
+    lag, sigma = edges[:, 2], edges[:, 3]
+
+    def residuals(v: FloatArray) -> FloatArray:
+        ra = np.hypot(v[0] - sx[a], v[1] - sy[a])
+        rb = np.hypot(v[0] - sx[b], v[1] - sy[b])
+        return np.asarray(((rb - ra) / c - lag) / sigma, dtype=np.float64)
+
+    best = least_squares(residuals, np.array(start), method="lm", x_scale=1_000.0)
+    if not best.success:
+        return None
+    dof = len(lag) - 2
+    chi2 = 2.0 * float(best.cost)
+    # with no redundancy there is nothing to check the lags against
+    if dof > 0 and chi2 / dof > 9.0:
+        return None
+    jac = best.jac
+    try:
+        cov = np.linalg.inv(jac.T @ jac)
+    except np.linalg.LinAlgError:
+        return None
+    if dof > 0:
+        cov *= max(1.0, chi2 / dof)
+    if not np.all(np.isfinite(cov)) or cov[0, 0] <= 0 or cov[1, 1] <= 0:
+        return None
+    return float(best.x[0]), float(best.x[1]), cov
+
+
+def _empty() -> Bursts:
+    z = np.zeros(0)
+    return Bursts(
+        z, z, z, z, np.zeros((0, 2, 2)), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), []
+    )
