@@ -35,14 +35,15 @@ from scipy.spatial import cKDTree
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-RUN_GAP_S = 5.0  # a pause this long ends a sensor's run of arrivals
-MIN_RUN = 4  # arrivals in a run: fewer is not a burst
+RUN_GAP_S = 15.0  # a pause this long ends a sensor's run of arrivals
+MIN_RUN = 3  # arrivals in a run: fewer is not a burst
 PAIR_M = 12_000.0  # two sensors hearing one rifle are at most this far apart
-MIN_COINCIDENCES = 4  # shots heard at both sensors that make a lag
+MIN_COINCIDENCES = 3  # shots heard at both sensors that make a lag
 CANDIDATE_RUNS = 8  # runs paired with the reference whose lags make candidate points
 STRONG_PARTNERS = 2  # of those, the ones (most arrivals) whose hyperbolae are scanned
 HYPERBOLA_STEPS = 4_000  # directions from the reference: a few metres apart at 6 km
 MAX_RUN = 400  # arrivals in a run at most
+MAX_SHOT_INTERVAL_S = 1.0  # median interval of a burst's arrivals where most are heard
 
 
 @dataclass(frozen=True)
@@ -132,20 +133,19 @@ def lag_peaks(d: FloatArray, tol: float, most: int = 3) -> list[float]:
     return out
 
 
-@dataclass
 class _Heard:
     """Which sensors had any arrival when: to find those that should have heard and did not."""
 
-    tree: cKDTree
-    station: IntArray
-    t: FloatArray
+    def __init__(self, tree: cKDTree, station: IntArray, t: FloatArray) -> None:
+        order = np.argsort(t, kind="stable")
+        self.tree, self.station, self.t = tree, station[order], t[order]
 
     def silent_within(self, px: float, py: float, radius: float, window: tuple[float, float]) -> int:
         near = self.tree.query_ball_point([px, py], radius)
         if not near:
             return 0
-        busy = np.unique(self.station[(self.t >= window[0]) & (self.t <= window[1])])
-        return len(np.setdiff1d(np.asarray(near, dtype=np.int64), busy))
+        lo, hi = np.searchsorted(self.t, window)
+        return len(np.setdiff1d(np.asarray(near, dtype=np.int64), self.station[lo:hi]))
 
 
 @dataclass
@@ -179,13 +179,12 @@ def locate_bursts(
     station_tree = cKDTree(np.column_stack([sx, sy]))
     st_all = np.asarray(station, dtype=np.int64)
     pairs: dict[tuple[int, int], _Pair] = {}
-    for i, j in sorted(tree.query_pairs(PAIR_M)):
-        if rs[i] == rs[j]:
-            continue
-        reach = math.hypot(sx[rs[i]] - sx[rs[j]], sy[rs[i]] - sy[rs[j]]) / c + tol
-        if start[j] > end[i] + reach or start[i] > end[j] + reach:
-            continue
-        diffs = _differences(runs[i].t, runs[j].t, reach)
+    ij = tree.query_pairs(PAIR_M, output_type="ndarray")
+    ij = ij[rs[ij[:, 0]] != rs[ij[:, 1]]]
+    reach = np.hypot(sx[rs[ij[:, 0]]] - sx[rs[ij[:, 1]]], sy[rs[ij[:, 0]]] - sy[rs[ij[:, 1]]]) / c + tol
+    overlap = (start[ij[:, 1]] <= end[ij[:, 0]] + reach) & (start[ij[:, 0]] <= end[ij[:, 1]] + reach)
+    for (i, j), r in zip(ij[overlap].tolist(), reach[overlap].tolist(), strict=True):
+        diffs = _differences(runs[i].t, runs[j].t, r)
         peaks = lag_peaks(diffs, tol)
         if peaks:
             pairs[(i, j)] = _Pair(diffs, peaks)
@@ -200,6 +199,11 @@ def locate_bursts(
         by_comp.setdefault(int(label[key[0]]), {})[key] = pair
     for mine in by_comp.values():
         if len({int(rs[r]) for key in mine for r in key}) < p.min_stations:
+            continue
+        # an automatic weapon's cadence, at the sensor that heard most of it; a barrage's rounds
+        # left over by the associator come seconds apart, and are the associator's to place
+        loudest = max((r for key in mine for r in key), key=lambda r: len(runs[r].t))
+        if float(np.median(np.diff(runs[loudest].t))) > MAX_SHOT_INTERVAL_S:
             continue
         found = _locate(sx, sy, rs, runs, mine, c, tol, p, _Heard(station_tree, st_all, t))
         if found is None:
@@ -294,7 +298,9 @@ def _locate(
         return silent, float(np.var(loud + np.log(ranges + 1.0)))
 
     tied = np.flatnonzero(sc >= sc.max())
-    k_best = min(tied.tolist(), key=plausibility)
+    # one point per 50 m cell of the plateau around each crossing is enough to tell them apart
+    _, one = np.unique(np.round(np.column_stack([px[tied], py[tied]]) / 50.0), axis=0, return_index=True)
+    k_best = min(tied[one].tolist(), key=plausibility)
     best = (float(px[k_best]), float(py[k_best]))
     # the lags at the best point, measured where it predicts them; pairs with too few dropped
     edges = []

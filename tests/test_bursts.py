@@ -1,0 +1,143 @@
+"""Bursts of fire located from the rhythm of their arrivals: found where each shot reaches too
+few sensors to be located alone, placed within their stated ellipses, never made from random
+arrivals or a barrage's slow rounds, and carried by the pipeline into a fire event with its
+origin, its breaches and every arrival it rests on."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from pyproj import Geod
+
+from garant.verify.bursts import BurstParams, locate_bursts
+from garant.verify.evidence import AcousticEvents
+from garant.verify.pipeline import run_pipeline
+
+from .verify_factories import across, terms
+
+C = 343.0
+SIGMA = 0.02
+GEOD = Geod(ellps="WGS84")
+
+
+def _rows(n_per_row: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    """Sensors in two staggered rows 5 km apart, 3 km apart along each row."""
+    x = np.r_[np.arange(n_per_row) * 3_000.0, np.arange(n_per_row) * 3_000.0 + 1_500.0]
+    y = np.r_[np.zeros(n_per_row), np.full(n_per_row, 5_000.0)]
+    return x, y
+
+
+def _burst(
+    rng: np.random.Generator,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    src: tuple[float, float],
+    t0: float,
+    shots: int = 40,
+    interval: tuple[float, float] = (0.15, 0.45),
+) -> tuple[list[int], list[float], list[float]]:
+    """Each sensor hears each shot with a probability that falls with range (half at 3.5 km)."""
+    times = t0 + np.cumsum(rng.uniform(*interval, shots))
+    d = np.hypot(sx - src[0], sy - src[1])
+    st, t, amp = [], [], []
+    for s in range(len(sx)):
+        heard = rng.random(shots) < 1.0 / (1.0 + math.exp((d[s] - 3_500.0) / 400.0))
+        for when in times[heard]:
+            st.append(s)
+            t.append(float(when + d[s] / C + rng.normal(0.0, SIGMA)))
+            amp.append(float(1_000.0 / d[s] * rng.lognormal(0.0, 0.3)))
+    return st, t, amp
+
+
+def test_bursts_heard_by_three_or_four_sensors_are_located_within_their_ellipses() -> None:
+    rng = np.random.default_rng(11)
+    sx, sy = _rows()
+    found, inside, errors = 0, 0, []
+    trials = 30
+    for k in range(trials):
+        src = (rng.uniform(6_000.0, 34_000.0), rng.uniform(1_000.0, 4_000.0))
+        st, t, amp = _burst(rng, sx, sy, src, 1_000.0 + 600.0 * k)
+        b = locate_bursts(sx, sy, np.array(st), np.array(t), np.array(amp), BurstParams(speed_ms=C))
+        if len(b) != 1:
+            continue
+        found += 1
+        assert b.n_stations[0] >= 3 and len(b.members[0]) >= 3 * 3
+        dx = np.array([b.x[0] - src[0], b.y[0] - src[1]])
+        errors.append(float(np.hypot(*dx)))
+        inside += float(dx @ np.linalg.solve(b.cov[0], dx)) <= 5.991  # chi-square 95%, 2 dof
+        assert 1_000.0 + 600.0 * k - 1.0 < b.t0[0] < 1_000.0 + 600.0 * k + 1.0
+    assert found >= 0.8 * trials
+    assert np.median(errors) < 50.0
+    assert inside >= 0.85 * found
+
+
+def test_random_arrivals_and_a_barrages_slow_rounds_make_no_burst() -> None:
+    rng = np.random.default_rng(5)
+    sx, sy = _rows()
+    # one false arrival every 20 s at every sensor for an hour
+    st = list(np.repeat(np.arange(len(sx)), 180))
+    t = list(rng.uniform(0.0, 3_600.0, len(st)))
+    amp = list(rng.lognormal(-2.0, 0.5, len(st)))
+    # a mortar firing every 4-6 s for two minutes, heard by the sensors near it
+    s2, t2, a2 = _burst(rng, sx, sy, (20_000.0, 2_500.0), 4_000.0, shots=25, interval=(4.0, 6.0))
+    b = locate_bursts(
+        sx, sy, np.array(st + s2), np.array(t + t2), np.array(amp + a2), BurstParams(speed_ms=C)
+    )
+    assert len(b) == 0
+    # the same mortar at a rifle's cadence is a burst: the rule is the cadence, not the place
+    s3, t3, a3 = _burst(rng, sx, sy, (20_000.0, 2_500.0), 4_000.0, shots=25)
+    b = locate_bursts(
+        sx, sy, np.array(st + s3), np.array(t + t3), np.array(amp + a3), BurstParams(speed_ms=C)
+    )
+    assert len(b) == 1
+
+
+def _detections(shooter: tuple[float, float], t0: float, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """A rifleman's 40 shots heard by the sensors within a few kilometres of him."""
+    out = []
+    ring = [(az, 2_000.0 + 700.0 * (k % 3)) for k, az in enumerate(range(0, 360, 45))]
+    times = t0 + np.cumsum(rng.uniform(0.15, 0.45, 40))
+    for k, (az, dist) in enumerate(ring):
+        slon, slat, _ = GEOD.fwd(shooter[0], shooter[1], az, dist)
+        heard = rng.random(len(times)) < (0.9 if dist < 3_000.0 else 0.5)
+        for n, when in enumerate(times[heard]):
+            arrival = datetime.fromtimestamp(when + dist / C + rng.normal(0.0, SIGMA), UTC)
+            out.append(
+                {
+                    "kind": "acoustic_detection",
+                    "id": f"det-{k}-{n}",
+                    "sensor_id": f"ac-{k}",
+                    "source_id": f"ac-{k}",
+                    "observed_at": arrival.isoformat().replace("+00:00", "Z"),
+                    "lon": slon,
+                    "lat": slat,
+                    "nation": "US",
+                    "reliability": "A",
+                    "credibility": 2,
+                    "amplitude": 1_000.0 / dist,
+                }
+            )
+    return out
+
+
+def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_its_party() -> None:
+    agreement, geo = terms()
+    rng = np.random.default_rng(3)
+    shooter = across(-0.6)  # 600 m on the negative party's side: inside the 2 km buffer strip
+    loose = _detections(shooter, 1_772_400_000.0, rng)
+    events = run_pipeline([], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
+    assert len(events) == 1
+    ev = events[0]
+    assert ev.kind == "fire" and ev.rounds >= 20
+    _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, shooter[0], shooter[1])
+    assert err < 100.0
+    assert {b.provision_id for b in ev.breaches} == {"P1", "P6"}
+    negative = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
+    assert ev.attribution.probs[negative] > 0.95
+    assert sorted(ev.observation_ids) == sorted(d["id"] for d in loose)
+    assert ev.grade.technical and ev.grade.level == "reported"
+    # without the loose arrivals there is nothing
+    assert run_pipeline([], AcousticEvents.empty(), agreement, geo) == []
