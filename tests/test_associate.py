@@ -85,6 +85,7 @@ def test_a_pass_cut_between_threads_finds_what_one_pass_finds(monkeypatch: pytes
         w: associate(network, st, t, None, AssociationParams(speed_ms=C, timing_sigma_s=0.01, workers=w))
         for w in (1, 3)
     }
+
     def partition(found: acoustic.Events) -> set[frozenset[int]]:
         return {frozenset(np.flatnonzero(found.assignment == k).tolist()) for k in range(len(found))}
 
