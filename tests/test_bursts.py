@@ -11,11 +11,20 @@ from typing import Any
 
 import numpy as np
 from pyproj import Geod
+from sqlalchemy import select
 
+from garant.services.agreements import load_agreement_file
+from garant.services.demo import demo_files
+from garant.services.intake import ingest_with_retry
+from garant.services.verification import update_verification
+from garant.store import verified as vstore
+from garant.store.db import Database
+from garant.store.schema import events, violations
 from garant.verify.bursts import BurstParams, locate_bursts
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
 
+from .factories import make
 from .verify_factories import across, terms
 
 C = 343.0
@@ -108,16 +117,18 @@ def _detections(shooter: tuple[float, float], t0: float, rng: np.random.Generato
             out.append(
                 {
                     "kind": "acoustic_detection",
-                    "id": f"det-{k}-{n}",
+                    "client_id": f"det-{k}-{n}",
                     "sensor_id": f"ac-{k}",
                     "source_id": f"ac-{k}",
                     "observed_at": arrival.isoformat().replace("+00:00", "Z"),
                     "lon": slon,
                     "lat": slat,
                     "nation": "US",
+                    "location_uncertainty_m": 5.0,
                     "reliability": "A",
                     "credibility": 2,
-                    "amplitude": 1_000.0 / dist,
+                    "releasability": "mechanism",
+                    "amplitude": round(1_000.0 / dist, 4),
                 }
             )
     return out
@@ -137,7 +148,27 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     assert {b.provision_id for b in ev.breaches} == {"P1", "P6"}
     negative = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
     assert ev.attribution.probs[negative] > 0.95
-    assert sorted(ev.observation_ids) == sorted(d["id"] for d in loose)
+    assert sorted(ev.observation_ids) == sorted(d["client_id"] for d in loose)
     assert ev.grade.technical and ev.grade.level == "reported"
     # without the loose arrivals there is nothing
     assert run_pipeline([], AcousticEvents.empty(), agreement, geo) == []
+
+
+def test_the_server_locates_a_burst_from_the_stored_arrivals_and_keeps_it_on_a_rerun(db: Database) -> None:
+    load_agreement_file(db, demo_files()[0])
+    loose = _detections(across(-0.6), 1_772_400_000.0, np.random.default_rng(3))
+    assert not ingest_with_retry(db, loose).errors
+    first = update_verification(db, bursts=BurstParams(speed_ms=C))
+    assert first.events_created == 1
+    with db.read() as conn:
+        (row,) = conn.execute(select(events).where(events.c.kind == "fire")).all()
+        reports, parts = vstore.members_of(conn, row.id)
+        breached = {v.provision_id for v in conn.execute(select(violations)).all()}
+    assert len(reports) == len(loose) and parts == []
+    assert breached == {"P1", "P6"}
+    # a later report elsewhere re-runs the pipeline over the same hours: the burst stays one event
+    assert not ingest_with_retry(db, [make("weapon_presence", 1, observed_at="2026-03-01T22:10:00Z")]).errors
+    update_verification(db, bursts=BurstParams(speed_ms=C))
+    with db.read() as conn:
+        fire = conn.execute(select(events.c.id, events.c.revision).where(events.c.kind == "fire")).all()
+    assert [(r.id, r.revision) for r in fire] == [(row.id, row.revision)]

@@ -177,7 +177,7 @@ def pipeline_run(
     )
     t1 = time.perf_counter()
     with console.status("fusing, attributing, classifying"):
-        fused = update_verification(db, progress=lambda s: console.log(s))
+        fused = update_verification(db, progress=lambda s: console.log(s), bursts=settings.burst_params())
     console.print(
         f"verified bulletin: {fused.events_created} new events, {fused.events_updated} revised, "
         f"{fused.events_closed} closed, {fused.violations} violations "

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from garant.verify.acoustic import AssociationParams
+    from garant.verify.bursts import BurstParams
 
 
 def _default_data_dir() -> Path:
@@ -55,6 +56,15 @@ class Settings:
             speed_by_hour_utc=self.acoustic_speed_by_hour,
             timing_sigma_s=self.acoustic_timing_sigma_s,
         )
+
+    def burst_params(self) -> BurstParams:
+        """The acoustic network's speed (the day's mean where it varies by hour) and timing, for
+        bursts of fire located from the rhythm of their arrivals."""
+        from garant.verify.bursts import BurstParams
+
+        speeds = self.acoustic_speed_by_hour
+        speed = sum(speeds) / len(speeds) if speeds else self.acoustic_speed_ms
+        return BurstParams(speed_ms=speed, timing_sigma_s=self.acoustic_timing_sigma_s)
 
     @property
     def key_dir(self) -> Path:

@@ -82,7 +82,7 @@ class AppState:
                 self._bulletin_pending = False
             try:
                 update_acoustic(self.db, self.settings.acoustic_params())
-                update_verification(self.db)
+                update_verification(self.db, bursts=self.settings.burst_params())
             except Exception:  # the next accepted write tries again; intake is never held up
                 logging.getLogger("garant.bulletin").exception("automatic bulletin update failed")
 

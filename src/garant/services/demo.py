@@ -50,8 +50,9 @@ def load_demo(db: Database) -> str:
         return "database not empty: demo not loaded"
     stored = load_agreement_file(db, demo_files()[0])
     result = ingest_file(db, demo_observations(), "jsonl")
-    run = update_acoustic(db, Settings.from_env().acoustic_params())
-    fused = update_verification(db)
+    settings = Settings.from_env()
+    run = update_acoustic(db, settings.acoustic_params())
+    fused = update_verification(db, bursts=settings.burst_params())
     return (
         f"demo loaded: {stored.agreement.key}, {result.accepted} observations "
         f"(simulated: demo/scenario.yaml); automatic bulletin: {run.events_created} acoustic events, "

@@ -35,6 +35,7 @@ from garant.store.agreements import current_agreement
 from garant.store.db import Database
 from garant.store.schema import log_leaves, observations
 from garant.verify.attribution import top_party
+from garant.verify.bursts import BurstParams
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 
 PIPELINE = "fusion"
@@ -70,11 +71,14 @@ def _when(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
 
 
-def update_verification(db: Database, progress: Callable[[str], None] | None = None) -> FusionReport:
-    """Bring the verified bulletin up to date with every observation logged since the last run."""
+def update_verification(
+    db: Database, progress: Callable[[str], None] | None = None, bursts: BurstParams | None = None
+) -> FusionReport:
+    """Bring the verified bulletin up to date with every observation logged since the last run.
+    `bursts`: the speed of sound and timing of the acoustic network, for bursts of fire."""
     for _attempt in range(5):
         try:
-            return _run(db, progress or (lambda _s: None))
+            return _run(db, progress or (lambda _s: None), bursts)
         except StaleFusion:
             continue
     raise StaleFusion("the verified bulletin kept moving under this run; try again")
@@ -94,7 +98,7 @@ def _pending(conn: Any, seen: int) -> tuple[int, datetime | None, datetime | Non
     return int(row[0]), row[1], row[2], -1 if end is None else int(end)
 
 
-def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
+def _run(db: Database, say: Callable[[str], None], bursts: BurstParams | None) -> FusionReport:
     report = FusionReport()
     with db.read() as conn:
         seen = ev_store.watermark(conn, PIPELINE)
@@ -106,6 +110,7 @@ def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
             window = (core[0] - CONTEXT_MARGIN, core[1] + CONTEXT_MARGIN)
             reports = vstore.reports_in(conn, *window)
             blasts = vstore.blasts_in(conn, *window)
+            loose = vstore.loose_detections_in(conn, *window)
             stored = vstore.fused_in(conn, window[0] - HOLD_BACK, window[1])
     if n == 0:
         if upto > seen:  # only records of other kinds were logged
@@ -118,15 +123,18 @@ def _run(db: Database, say: Callable[[str], None]) -> FusionReport:
     core_ids = {e.id for e in in_core}
     held = set().union(*(e.members for e in stored if e.id not in core_ids and e.status != "rejected"))
     reports = [r for r in reports if r["id"] not in held]
+    loose = [d for d in loose if d["id"] not in held]
     keep = [i for i, b in enumerate(blasts.ids) if b not in held]
     blasts = _subset(blasts, keep)
     say(
-        f"{len(reports)} reports and {len(blasts)} located blasts, "
+        f"{len(reports)} reports, {len(blasts)} located blasts and {len(loose)} loose arrivals, "
         f"{window[0]:%Y-%m-%d %H:%M} to {window[1]:%Y-%m-%d %H:%M}"
     )
     produced = [
         v
-        for v in run_pipeline(reports, blasts, agreement, geography_for(agreement))
+        for v in run_pipeline(
+            reports, blasts, agreement, geography_for(agreement), loose_detections=loose, bursts=bursts
+        )
         if core[0].timestamp() <= v.t_start <= core[1].timestamp() and math.isfinite(v.lon)
     ]
     matched = _match(produced, in_core)

@@ -44,11 +44,36 @@ def reports_in(conn: Connection, start: datetime, end: datetime) -> list[dict[st
         )
         .order_by(observations.c.observed_at, observations.c.seq)
     )
-    out = []
-    for r in conn.execute(q):
-        payload = orjson.loads(r.payload)
-        payload["id"] = r.id
-        out.append(payload)
+    return [_with_id(r.id, r.payload) for r in conn.execute(q)]
+
+
+def loose_detections_in(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Acoustic arrivals with a time in [start, end] that no located blast explains (they may be
+    a fused event's, as a burst's arrivals), as accepted, with their `id`."""
+    newer = observations.alias("newer")
+    superseded = exists(select(literal_column("1")).where(newer.c.supersedes == observations.c.id))
+    in_blast = exists(
+        select(literal_column("1"))
+        .select_from(event_observations.join(events, events.c.id == event_observations.c.event_id))
+        .where(event_observations.c.observation_id == observations.c.id, events.c.kind == "acoustic")
+    )
+    q = (
+        select(observations.c.id, observations.c.payload)
+        .where(
+            observations.c.kind == "acoustic_detection",
+            observations.c.observed_at >= start,
+            observations.c.observed_at <= end,
+            not_(superseded),
+            not_(in_blast),
+        )
+        .order_by(observations.c.observed_at, observations.c.seq)
+    )
+    return [_with_id(r.id, r.payload) for r in conn.execute(q)]
+
+
+def _with_id(obs_id: str, payload: str | bytes) -> dict[str, Any]:
+    out: dict[str, Any] = orjson.loads(payload)
+    out["id"] = obs_id
     return out
 
 
