@@ -272,11 +272,15 @@ class AcousticEvents:
 
 
 def burst_evidence(
-    detections: list[dict[str, Any]], proj: Projector, params: BurstParams | None = None
+    detections: list[dict[str, Any]],
+    proj: Projector,
+    params: BurstParams | None = None,
+    reach_m: float = 2_000.0,
 ) -> list[Evidence]:
     """Acoustic arrivals that no located blast explains -> one piece of evidence per located burst
-    (`garant.verify.bursts`): the place where the shots were fired, as an origin, the window of
-    the shots, and the arrivals it rests on (`extra["observation_ids"]`)."""
+    (`garant.verify.bursts`): the place where the shots were fired, as an origin; where they
+    landed, somewhere within `reach_m` of it (the lightest weapon's range: a 95% radius); the
+    window of the shots, and the arrivals it rests on (`extra["observation_ids"]`)."""
     if not detections:
         return []
     sensors: dict[str, int] = {}
@@ -306,9 +310,9 @@ def burst_evidence(
                 source=str(first.get("source_id") or ""),
                 t0=float(found.t0[k]),
                 t1=float(found.t1[k]),
-                x=math.nan,
-                y=math.nan,
-                cov=np.eye(2),
+                x=float(found.x[k]),
+                y=float(found.y[k]),
+                cov=np.asarray(found.cov[k]) + cov_from_radius95(reach_m),
                 origin=(float(found.x[k]), float(found.y[k]), np.asarray(found.cov[k])),
                 count=int(found.rounds[k]),
                 reliability=min(str(o.get("reliability") or "F") for o in members),

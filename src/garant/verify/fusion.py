@@ -432,7 +432,8 @@ def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]
     tree = cKDTree(pts)
     left = []
     for r in reports:
-        place = _report_place(r)
+        # a burst is where it was fired from, precisely; where its shots fell is only near it
+        place = r.origin if r.kind == "acoustic_burst" else _report_place(r)
         if place is None:
             left.append(r)
             continue

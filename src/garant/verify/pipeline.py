@@ -88,7 +88,8 @@ def run_pipeline(
         for i, o in enumerate(observations)
         if o["kind"] != "acoustic_detection"
     ]
-    located_bursts = burst_evidence(loose_detections or [], proj, bursts)
+    light = [w.max_range_km * 1000.0 for w in agreement.weapon_classes if w.max_range_km and not w.heavy]
+    located_bursts = burst_evidence(loose_detections or [], proj, bursts, min(light, default=2_000.0))
     evidence += located_bursts
     say(f"{len(evidence)} reports, {len(acoustic)} located blasts, {len(located_bursts)} bursts")
     ax, ay = geo.project(acoustic.lon, acoustic.lat)
