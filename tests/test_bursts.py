@@ -25,7 +25,7 @@ from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
 
 from .factories import make
-from .verify_factories import across, terms
+from .verify_factories import across, sighting, terms
 
 C = 343.0
 SIGMA = 0.02
@@ -152,6 +152,17 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     assert ev.grade.technical and ev.grade.level == "reported"
     # without the loose arrivals there is nothing
     assert run_pipeline([], AcousticEvents.empty(), agreement, geo) == []
+    # a post that takes the rifle for a tank gun is not believed against the cadence heard: no
+    # withdrawal-zone breach (P2), which the same sighting alone does make
+    post = GEOD.fwd(shooter[0], shooter[1], 250.0, 3_000.0)[:2]
+    when = datetime.fromtimestamp(1_772_400_005.0, UTC).isoformat().replace("+00:00", "Z")
+    tank = sighting(1, post, shooter, "TR", observed_at=when, weapon_class="tank_artillery_lt_100")
+    tank["sighting_type"] = "outgoing"
+    (both,) = run_pipeline([tank], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
+    assert both.weapon_class is None and {b.provision_id for b in both.breaches} == {"P1", "P6"}
+    assert both.grade.level == "corroborated"
+    (alone,) = run_pipeline([tank], AcousticEvents.empty(), agreement, geo)
+    assert alone.weapon_class == "tank_artillery_lt_100" and "P2" in {b.provision_id for b in alone.breaches}
 
 
 def test_the_server_locates_a_burst_from_the_stored_arrivals_and_keeps_it_on_a_rerun(db: Database) -> None:

@@ -43,6 +43,7 @@ class Classifier:
         self.geo = geo
         self.zone_col = {z: i for i, z in enumerate(geo.zone_ids)}
         self.zones = {z.id: z for z in agreement.zones}
+        self.heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
 
     def _zone_shares(self, attribution: Attribution, ev: FusedEvent) -> FloatArray:
         """Share of the attribution's draws (else the origin) inside each zone, in `zone_ids` order:
@@ -60,7 +61,7 @@ class Classifier:
         substantive = any(m.kind != "allegation" for m in ev.members) or bool(ev.acoustic)
         if not substantive:
             return out
-        wclass = ev.weapon_class()
+        wclass = ev.weapon_class(self.heavy)
         shares: list[FloatArray] = []  # computed on the first question about a zone
 
         def in_zone(zone_id: str) -> float:
@@ -124,5 +125,5 @@ def severity(ev: FusedEvent, heavy_classes: frozenset[str], breaches: list[Breac
     """Order of the review queue: casualties first, then heavy weapons, then the size of the fire."""
     if not breaches:
         return 0.0
-    heavy = 1.0 if (ev.weapon_class() or "") in heavy_classes else 0.0
+    heavy = 1.0 if (ev.weapon_class(heavy_classes) or "") in heavy_classes else 0.0
     return 100.0 * ev.casualties() + 10.0 * heavy + math.log1p(ev.rounds) + len(breaches)

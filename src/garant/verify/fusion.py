@@ -80,10 +80,14 @@ class FusedEvent:
     impact_blasts: int = 0
     rounds: int = 0
 
-    def weapon_class(self) -> str | None:
+    def weapon_class(self, heavy: frozenset[str] = frozenset()) -> str | None:
+        """The reports' vote (a crater's counts twice). Where the fire was heard at an automatic
+        weapon's cadence (a burst), a heavy class is not believed: no gun or launcher of the
+        withdrawal lists fires several rounds a second, and observers mistake one for another."""
+        automatic = any(m.kind == "acoustic_burst" for m in self.members)
         votes: Counter[str] = Counter()
         for m in self.members:
-            if m.weapon_class and m.kind != "allegation":
+            if m.weapon_class and m.kind != "allegation" and not (automatic and m.weapon_class in heavy):
                 votes[m.weapon_class] += 2 if m.kind == "crater" else 1
         if not votes:
             return None  # an allegation's claim of a weapon does not classify

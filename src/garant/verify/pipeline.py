@@ -139,7 +139,7 @@ def _verified(
         breaches=breaches,
         grade=grade(ev),
         severity=severity(ev, heavy, breaches),
-        weapon_class=ev.weapon_class(),
+        weapon_class=ev.weapon_class(heavy),
         rounds=ev.rounds,
         casualties=ev.casualties(),
         observation_ids=[i for m in ev.members for i in m.extra.get("observation_ids", [m.obs_id])],
