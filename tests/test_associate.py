@@ -93,6 +93,16 @@ def test_a_pass_cut_between_threads_finds_what_one_pass_finds(monkeypatch: pytes
     # one blast each, all of its arrivals
     whole = [m for m in partition(results[3]) if len(set(truth[sorted(m)])) == 1]
     assert sum(len(m) == int((truth == truth[min(m)]).sum()) for m in whole) >= 55
+    # the server's incremental associator makes its new events by the same cut pass: every event
+    # it reports has its detections (none left empty by an undone stretch), numbered in a row
+    by_threads = {}
+    for w in (1, 3):
+        inc = IncrementalAssociator(network, AssociationParams(speed_ms=C, timing_sigma_s=0.01, workers=w))
+        gained, created = inc.add(st, t)
+        ids, by_threads[w] = inc.events()
+        assert gained == [] and created == ids == list(range(len(by_threads[w])))
+        assert by_threads[w].n_detections.min() >= 5
+    assert partition(by_threads[3]) == partition(by_threads[1])
 
 
 def test_located_errors_match_the_stated_uncertainty() -> None:

@@ -249,8 +249,17 @@ def _seed_events(
     judged whole, as in a single pass."""
     workers = min(p.workers or os.cpu_count() or 1, max(len(t) // PARALLEL_MIN_DETECTIONS, 1))
 
+    ptr, idx = network.neighbours(2.0 * p.max_range_m)
+    sigma = p.timing_sigma_s
+
     def part(lo: int, hi: int, first: int) -> FloatArray:
-        return _seed_pass(network, p, t[lo:hi], st[lo:hi], az[lo:hi], assigned[lo:hi], t_ref, first)
+        """One compiled pass over detections lo:hi (`assigned` is a view, updated in place)."""
+        return associate_kernel(
+            t[lo:hi], st[lo:hi], az[lo:hi], network.x, network.y, network.scale, ptr, idx, assigned[lo:hi],
+            p.speeds(), t_ref, p.max_range_m, p.near_stations, p.score_stations, p.hypotheses, p.max_chi2,
+            0.5, 0.2, 2.0 * sigma,  # tolerances of the hypothesis stages (s) and the score's scale
+            sigma, math.radians(p.azimuth_sigma_deg), 3.0 * sigma, p.min_stations, first,
+        )  # fmt: skip
 
     if workers <= 1:
         return part(0, len(t), first_event)
@@ -278,28 +287,12 @@ def _seed_events(
         assigned[np.isin(assigned, undone)] = -1
         lo, hi = (int(np.searchsorted(t, tc + d * reach, side="left" if d < 0 else "right")) for d in (-2, 2))
         rows = np.concatenate([rows, part(lo, hi, first_event + len(rows))])
-    return rows
-
-
-def _seed_pass(
-    network: Network,
-    p: AssociationParams,
-    t: FloatArray,
-    st: IntArray,
-    az: FloatArray,
-    assigned: IntArray,
-    t_ref: float,
-    first_event: int,
-) -> FloatArray:
-    """One compiled seed-by-seed pass; `assigned` (a view) is updated in place."""
-    ptr, idx = network.neighbours(2.0 * p.max_range_m)
-    sigma = p.timing_sigma_s
-    return associate_kernel(
-        t, st, az, network.x, network.y, network.scale, ptr, idx, assigned, p.speeds(), t_ref, p.max_range_m,
-        p.near_stations, p.score_stations, p.hypotheses, p.max_chi2,
-        0.5, 0.2, 2.0 * sigma,  # tolerances of the hypothesis stages (s) and the score's scale
-        sigma, math.radians(p.azimuth_sigma_deg), 3.0 * sigma, p.min_stations, first_event,
-    )  # fmt: skip
+    # the undone events leave no row: numbers stay consecutive, every row has its detections
+    live = rows[:, EV_N] > 0
+    number = first_event + np.cumsum(live) - 1
+    new = assigned >= first_event
+    assigned[new] = number[assigned[new] - first_event]
+    return rows[live]
 
 
 def crowd_variance(rows: FloatArray) -> FloatArray:
