@@ -149,6 +149,8 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     negative = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
     assert ev.attribution.probs[negative] > 0.95
     assert sorted(ev.observation_ids) == sorted(d["client_id"] for d in loose)
+    (again,) = run_pipeline([], AcousticEvents.empty(), agreement, geo, loose_detections=loose[::-1])
+    assert (again.origin_lon, again.origin_lat, again.rounds) == (ev.origin_lon, ev.origin_lat, ev.rounds)
     assert ev.grade.technical and ev.grade.level == "reported"
     # without the loose arrivals there is nothing
     assert run_pipeline([], AcousticEvents.empty(), agreement, geo) == []

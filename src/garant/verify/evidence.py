@@ -283,6 +283,10 @@ def burst_evidence(
     window of the shots, and the arrivals it rests on (`extra["observation_ids"]`)."""
     if not detections:
         return []
+    # in time order, so that the same arrivals give the same bursts however they were listed
+    detections = sorted(
+        detections, key=lambda o: (epoch(o["observed_at"]), str(o.get("id") or o.get("client_id")))
+    )
     sensors: dict[str, int] = {}
     sxy: list[tuple[float, float]] = []
     station = np.empty(len(detections), dtype=np.int64)
