@@ -13,11 +13,12 @@ precision, and two lags from three sensors fix a point.
 Steps, none comparing all pairs: each sensor's arrivals left unexplained by the associator are
 cut into runs (at gaps over `RUN_GAP_S`); runs at sensors within `PAIR_M` of each other that
 overlap in time (allowing the travel time between them) are compared; linked runs form
-components (SciPy's connected components), and a component with runs at three sensors or more
-is located by `scipy.optimize.least_squares` from several starting points. The covariance is
-the fit's, inflated by the reduced chi-square when the lags disagree more than their stated
-precision. Why by hand: no library associates repeated-shot streams; the optimisation and the
-graph are SciPy's.
+components (SciPy's connected components). A component with runs at three sensors or more, at
+an automatic weapon's cadence, is placed by scanning the hyperbolae of its strongest lags and
+refined by `scipy.optimize.least_squares`. The covariance is the fit's, inflated by the
+reduced chi-square when the lags disagree more than their stated precision (and by the
+interval between shots when no lag checks another). Details in docs/verification.md. Why by
+hand: no library associates repeated-shot streams; the optimisation and the graph are SciPy's.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ RUN_GAP_S = 15.0  # a pause this long ends a sensor's run of arrivals
 MIN_RUN = 3  # arrivals in a run: fewer is not a burst
 PAIR_M = 12_000.0  # two sensors hearing one rifle are at most this far apart
 MIN_COINCIDENCES = 3  # shots heard at both sensors that make a lag
-CANDIDATE_RUNS = 8  # runs paired with the reference whose lags make candidate points
-STRONG_PARTNERS = 2  # of those, the ones (most arrivals) whose hyperbolae are scanned
+STRONG_PARTNERS = 2  # runs paired with the loudest whose hyperbolae are scanned (most arrivals)
 HYPERBOLA_STEPS = 4_000  # directions from the reference: a few metres apart at 6 km
 MAX_RUN = 400  # arrivals in a run at most
 MAX_SHOT_INTERVAL_S = 1.0  # median interval of a burst's arrivals where most are heard
@@ -176,8 +176,7 @@ def locate_bursts(
     start = np.array([r.t[0] for r in runs])
     end = np.array([r.t[-1] for r in runs])
     tree = cKDTree(np.column_stack([sx[rs], sy[rs]]))
-    station_tree = cKDTree(np.column_stack([sx, sy]))
-    st_all = np.asarray(station, dtype=np.int64)
+    heard = _Heard(cKDTree(np.column_stack([sx, sy])), np.asarray(station, dtype=np.int64), t)
     pairs: dict[tuple[int, int], _Pair] = {}
     ij = tree.query_pairs(PAIR_M, output_type="ndarray")
     ij = ij[rs[ij[:, 0]] != rs[ij[:, 1]]]
@@ -205,7 +204,7 @@ def locate_bursts(
         loudest = max((r for key in mine for r in key), key=lambda r: len(runs[r].t))
         if float(np.median(np.diff(runs[loudest].t))) > MAX_SHOT_INTERVAL_S:
             continue
-        found = _locate(sx, sy, rs, runs, mine, c, tol, p, _Heard(station_tree, st_all, t))
+        found = _locate(sx, sy, rs, runs, mine, c, tol, p, heard)
         if found is None:
             continue
         x, y, cov, members = found
@@ -240,9 +239,10 @@ def _locate(
     p: BurstParams,
     heard: _Heard,
 ) -> tuple[float, float, FloatArray, IntArray] | None:
-    """One component's place: candidate points from a reference run's lag peaks with two others
-    (two hyperbolae cross at up to two points), each scored by the coincidences that all the
-    component's pairs have at the lags it predicts; the best is refined by least squares."""
+    """One component's place: the points of the hyperbolae that the loudest run's lag peaks with
+    its strongest partners draw, each scored by the coincidences that all the component's pairs
+    have at the lags it predicts; the best (ties told apart by silent sensors, then loudness) is
+    refined by least squares on the lags measured there."""
     members = np.unique(np.array(list(pairs)))
     ref = int(members[np.argmax([len(runs[m].t) for m in members])])
     lags_from_ref: dict[int, list[float]] = {}
@@ -250,7 +250,7 @@ def _locate(
         if ref in (i, j):
             other = j if i == ref else i
             lags_from_ref[other] = [lag if i == ref else -lag for lag in pair.peaks]
-    others = sorted(lags_from_ref, key=lambda m: -len(runs[m].t))[:CANDIDATE_RUNS]
+    others = sorted(lags_from_ref, key=lambda m: -len(runs[m].t))
     ax, ay = sx[rs[ref]], sy[rs[ref]]
     items = list(pairs.items())
     a_st = np.array([rs[i] for (i, _), _ in items])
