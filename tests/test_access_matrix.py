@@ -158,12 +158,9 @@ def _bulletin(db: Database) -> tuple[list[Record], dict[str, list[Record]]]:
     report = update_acoustic(db)
     assert report.events_created == len(blasts), report
     by_id = {r.id: r for r in records}
-    events: dict[str, list[Record]] = {}
-    with db.read() as conn:
-        for event_id in report.created_ids:
-            row = ev_store.get_event(conn, event_id, SYSTEM)
-            assert row is not None
-            events[event_id] = [by_id[o] for o in row["observations"]]
+    events = {
+        i: [by_id[o] for o in row["observations"]] for i, row in _created(db, report.created_ids).items()
+    }
     assert sorted(len(m) for m in events.values()) == [6] * len(blasts)
     return records, events
 
@@ -176,15 +173,21 @@ def _verified(
     report = update_verification(db)
     assert report.events_created > 0, report
     by_id = {r.id: r for r in records}
-    fused: dict[str, list[Record]] = {}
+    return {
+        i: [by_id[o] for o in row["observations"]] + [r for part in row["parts"] for r in acoustic[part]]
+        for i, row in _created(db, report.created_ids).items()
+    }
+
+
+def _created(db: Database, ids: list[str]) -> dict[str, Any]:
+    """The stored events a bulletin run reports it created, as the system sees them."""
+    out = {}
     with db.read() as conn:
-        for event_id in report.created_ids:
+        for event_id in ids:
             row = ev_store.get_event(conn, event_id, SYSTEM)
             assert row is not None
-            fused[event_id] = [by_id[o] for o in row["observations"]] + [
-                r for part in row["parts"] for r in acoustic[part]
-            ]
-    return fused
+            out[event_id] = row
+    return out
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -47,13 +47,18 @@ def _arrivals(
     return np.array(st), np.array(t), np.array(truth)
 
 
+def _blasts(rng: np.random.Generator, n: int, every_s: float) -> list[tuple[float, float, float]]:
+    """`n` blasts inside the network of `_network(rng, 37.0, 48.0)`, one every `every_s` seconds."""
+    return [
+        (37.0 + rng.uniform(-0.15, 0.15), 48.0 + rng.uniform(-0.06, 0.06), 1_000.0 + every_s * k)
+        for k in range(n)
+    ]
+
+
 def test_clean_arrivals_give_exact_events_with_all_their_detections() -> None:
     rng = np.random.default_rng(1)
     slon, slat = _network(rng, 37.0, 48.0)
-    events = [
-        (37.0 + rng.uniform(-0.15, 0.15), 48.0 + rng.uniform(-0.06, 0.06), 1_000.0 + 60.0 * k)
-        for k in range(8)
-    ]
+    events = _blasts(rng, 8, 60.0)
     st, t, truth = _arrivals(slon, slat, events, 0.0, rng)
     found = associate(
         Network.from_lonlat(slon, slat), st, t, None, AssociationParams(speed_ms=C, timing_sigma_s=0.01)
@@ -75,10 +80,7 @@ def test_a_pass_cut_between_threads_finds_what_one_pass_finds(monkeypatch: pytes
     monkeypatch.setattr(acoustic, "PARALLEL_MIN_DETECTIONS", 100)
     rng = np.random.default_rng(7)
     slon, slat = _network(rng, 37.0, 48.0)
-    events = [
-        (37.0 + rng.uniform(-0.15, 0.15), 48.0 + rng.uniform(-0.06, 0.06), 1_000.0 + 3.0 * k)
-        for k in range(60)
-    ]
+    events = _blasts(rng, 60, 3.0)
     st, t, truth = _arrivals(slon, slat, events, 0.005, rng)
     network = Network.from_lonlat(slon, slat)
     results = {

@@ -284,9 +284,13 @@ def burst_evidence(
     if not detections:
         return []
     # in time order, so that the same arrivals give the same bursts however they were listed
-    detections = sorted(
-        detections, key=lambda o: (epoch(o["observed_at"]), str(o.get("id") or o.get("client_id")))
+    when = [epoch(o["observed_at"]) for o in detections]
+    order = sorted(
+        range(len(detections)),
+        key=lambda k: (when[k], str(detections[k].get("id") or detections[k].get("client_id"))),
     )
+    detections = [detections[k] for k in order]
+    t = np.array([when[k] for k in order])
     sensors: dict[str, int] = {}
     sxy: list[tuple[float, float]] = []
     station = np.empty(len(detections), dtype=np.int64)
@@ -296,7 +300,6 @@ def burst_evidence(
             sensors[key] = len(sxy)
             sxy.append(proj.xy(float(o["lon"]), float(o["lat"])))
         station[k] = sensors[key]
-    t = np.array([epoch(o["observed_at"]) for o in detections])
     amp = np.array([o.get("amplitude") or math.nan for o in detections], dtype=np.float64)
     xy = np.array(sxy)
     found = locate_bursts(xy[:, 0], xy[:, 1], station, t, amp, params)
