@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -327,3 +328,68 @@ def test_a_daily_temperature_cycle_is_followed_with_hourly_speeds(tmp_path: Path
         app, ["associate", *files, "--out", str(tmp_path / "x"), "--speed-by-hour", "340,341"]
     )
     assert bad.exit_code == 2 and "24 speeds" in bad.output
+
+
+def _battery(
+    rng: np.random.Generator, rounds: int, every_s: float, heard_by: int
+) -> tuple[Network, np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+    """A mortar inside the network firing `rounds` rounds: the first heard by every sensor
+    within range, each later one by its `heard_by` nearest sensors only (a quiet round)."""
+    slon, slat = _network(rng, 37.0, 48.0)
+    place = (37.02, 48.01)
+    _, _, d = GEOD.inv(np.full(len(slon), place[0]), np.full(len(slon), place[1]), slon, slat)
+    nearest = set(np.argsort(d)[:heard_by].tolist())
+    st, t, truth = _arrivals(slon, slat, [(*place, 1_000.0 + every_s * k) for k in range(rounds)], 0.02, rng)
+    keep = (truth == 0) | np.isin(st, list(nearest))
+    return Network.from_lonlat(slon, slat), st[keep], t[keep], truth[keep], place
+
+
+def test_rounds_heard_by_four_sensors_are_found_from_the_place_of_one_heard_by_many() -> None:
+    """A mortar fires eight rounds 10 s apart; only the first is heard by more than four
+    sensors. Located, it gives the place; the seven quiet rounds are then found there, each
+    with exactly its own four arrivals. Without the pass only the first is found."""
+    rng = np.random.default_rng(11)
+    net, st, t, truth, place = _battery(rng, 8, 10.0, 4)
+    params = AssociationParams(speed_ms=C, timing_sigma_s=0.02)
+    found = associate(net, st, t, None, params)
+    assert len(found) == 8
+    for k in range(len(found)):
+        members = truth[found.assignment == k]
+        assert len(set(members)) == 1
+        assert len(members) == int((truth == members[0]).sum())
+        _, _, err = GEOD.inv(found.lon[k], found.lat[k], *place)
+        assert err < 300.0 and abs(found.time[k] - (1_000.0 + 10.0 * members[0])) < 0.5
+    alone = associate(net, st, t, None, replace(params, sibling_window_s=0.0))
+    assert len(alone) == 1
+
+
+def test_noise_and_double_triggers_near_a_located_blast_make_no_round() -> None:
+    """Around a blast heard by many sensors: four of them trigger twice (30 ms later, an echo),
+    and the nearest ten report 8 random arrivals each within a minute and a half. The echoes
+    are leftovers of the blast already found, not a second one; the noise is no round."""
+    rng = np.random.default_rng(12)
+    net, st, t, truth, place = _battery(rng, 1, 20.0, 4)
+    echo = np.flatnonzero(truth == 0)[:4]
+    _, _, d = GEOD.inv(np.full(len(net.lon), place[0]), np.full(len(net.lon), place[1]), net.lon, net.lat)
+    noisy = np.repeat(np.argsort(d)[:10], 8)
+    st = np.concatenate([st, st[echo], noisy])
+    t = np.concatenate([t, t[echo] + 0.03, 1_000.0 + rng.uniform(-90.0, 90.0, len(noisy))])
+    found = associate(net, st, t, None, AssociationParams(speed_ms=C, timing_sigma_s=0.02))
+    assert len(found) == 1 and found.n_detections[0] == int((truth == 0).sum())
+
+
+def test_the_server_finds_quiet_rounds_as_the_batch_does() -> None:
+    """The incremental associator, fed the rounds as they come (the loud one first, then each
+    quiet one in its own upload, and one quiet round before the loud one is known), finds the
+    same rounds as `associate` on everything at once."""
+    rng = np.random.default_rng(13)
+    net, st, t, truth, _ = _battery(rng, 6, 10.0, 4)
+    params = AssociationParams(speed_ms=C, timing_sigma_s=0.02)
+    engine = IncrementalAssociator(net, params)
+    for batch in ([5], [0], [1], [2], [3], [4]):
+        pick = np.isin(truth, batch)
+        engine.add(st[pick], t[pick])
+    _, inc = engine.events()
+    batch_found = associate(net, st, t, None, params)
+    assert len(inc) == len(batch_found) == 6
+    assert sorted(np.round(inc.time, 2)) == sorted(np.round(batch_found.time, 2))

@@ -17,6 +17,7 @@ from numba import njit
 # columns of the event table the kernel fills
 EV_X, EV_Y, EV_T, EV_CXX, EV_CXY, EV_CYY, EV_N, EV_RMS = range(8)
 N_EV_COLS = 8
+CHI2_95 = math.sqrt(-2.0 * math.log(0.05))  # 95% ellipse of a 2-D normal, in standard deviations
 
 
 @njit(cache=True, nogil=True)
@@ -647,3 +648,143 @@ def locate_kernel(
     out[EV_N] = n
     out[EV_RMS] = math.sqrt(chi2 / n) * sigma_t
     return out
+
+
+@njit(cache=True, nogil=True)
+def _too_near(a: np.ndarray, b: np.ndarray, dup_t: float, dup_r: float) -> bool:
+    return abs(a[EV_T] - b[EV_T]) < dup_t and math.hypot(a[EV_X] - b[EV_X], a[EV_Y] - b[EV_Y]) < dup_r
+
+
+@njit(cache=True, nogil=True)
+def sibling_kernel(
+    t: np.ndarray,
+    st: np.ndarray,
+    az: np.ndarray,
+    sx: np.ndarray,
+    sy: np.ndarray,
+    sk: np.ndarray,
+    rows: np.ndarray,
+    near: np.ndarray,
+    assigned: np.ndarray,
+    speeds: np.ndarray,
+    t_ref: float,
+    max_range: float,
+    window: float,
+    sigma_t: float,
+    sigma_az: float,
+    min_new: int,
+    anchor_n: int,
+    radius: float,
+    max_chi2: float,
+    dup_t: float,
+    dup_r: float,
+    pos_cap: float,
+    first: int,
+) -> np.ndarray:
+    """Rounds fired again from (or onto) the place of a located event, found among the
+    unexplained detections with that place as a known source (see `acoustic.siblings`).
+
+    `near` are the rows that may anchor (those with `anchor_n` detections or more) and against
+    which a new event is checked for being a duplicate; `t` is sorted; `assigned` is updated in
+    place and new events are numbered from `first`. Returns the new events' rows."""
+    order = near[np.argsort(rows[near, EV_T])]
+    times = rows[order, EV_T]
+    out = np.zeros((16, N_EV_COLS))
+    n_out = 0
+    for a in order:
+        if rows[a, EV_N] < anchor_n:
+            continue
+        ex, ey, et = rows[a, EV_X], rows[a, EV_Y], rows[a, EV_T]
+        c = speed_at(speeds, et + t_ref)
+        pos = min(math.sqrt(max(rows[a, EV_CXX] + rows[a, EV_CYY], 0.0)), pos_cap)
+        # a round's origin times, one per arrival, lie within 3 sigma either side of the true one
+        span = 6.0 * math.sqrt(sigma_t * sigma_t + (pos / c) ** 2)
+        lo = np.searchsorted(t, et - window)
+        hi = np.searchsorted(t, et + window + max_range / c)
+        cand = np.empty(hi - lo, dtype=np.int64)
+        tau = np.empty(hi - lo)
+        m = 0
+        for i in range(lo, hi):
+            if assigned[i] >= 0:
+                continue
+            s = st[i]
+            d = _dist(ex, ey, sx[s], sy[s], sk[s])
+            if d > max_range:
+                continue
+            ti = t[i] - d / c
+            if abs(ti - et) > window:
+                continue
+            cand[m] = i
+            tau[m] = ti
+            m += 1
+        if m < min_new:
+            continue
+        o = np.argsort(tau[:m])
+        cand = cand[:m][o]
+        tau = tau[:m][o]
+        used = np.zeros(m, dtype=np.bool_)
+        for i in range(m):
+            if used[i]:
+                continue
+            j = i
+            while j < m and tau[j] <= tau[i] + span:
+                j += 1
+            free = np.array([k for k in range(i, j) if not used[k]], dtype=np.int64)
+            if len(free) < min_new:
+                continue
+            med = np.median(tau[free])
+            # one arrival per sensor: the one nearest the group's origin time
+            chosen = np.empty(len(free), dtype=np.int64)
+            n = 0
+            for k in free:
+                s = st[cand[k]]
+                other = -1
+                for q in range(n):
+                    if st[cand[chosen[q]]] == s:
+                        other = q
+                        break
+                if other < 0:
+                    chosen[n] = k
+                    n += 1
+                elif abs(tau[k] - med) < abs(tau[chosen[other]] - med):
+                    chosen[other] = k
+            if n < min_new:
+                continue
+            members = np.sort(cand[chosen[:n]])
+            row = np.zeros(N_EV_COLS)
+            row[EV_X], row[EV_Y], row[EV_T] = ex, ey, med
+            new = locate_kernel(row, members, t, st, az, sx, sy, sk, speeds, t_ref, sigma_t, sigma_az)
+            if new[EV_N] != n:
+                continue
+            chi2 = (new[EV_RMS] / sigma_t) ** 2 * n
+            if math.hypot(new[EV_X] - ex, new[EV_Y] - ey) > radius or chi2 / max(n - 3, 1) > max_chi2:
+                continue
+            # and its own arrivals must place it: a 95% ellipse wider than the radius is a guess
+            half = (new[EV_CXX] - new[EV_CYY]) / 2.0
+            major = math.sqrt((new[EV_CXX] + new[EV_CYY]) / 2.0 + math.sqrt(half * half + new[EV_CXY] ** 2))
+            if CHI2_95 * major > radius:
+                continue
+            # not a second event of a blast already found (its leftover arrivals)
+            dup = False
+            q = np.searchsorted(times, new[EV_T] - dup_t)
+            while not dup and q < len(order) and times[q] <= new[EV_T] + dup_t:
+                r = order[q]
+                dup = rows[r, EV_N] > 0 and _too_near(rows[r], new, dup_t, dup_r)
+                q += 1
+            for q in range(n_out):
+                if dup:
+                    break
+                dup = _too_near(out[q], new, dup_t, dup_r)
+            if dup:
+                continue
+            if n_out == len(out):
+                grown = np.zeros((2 * len(out), N_EV_COLS))
+                grown[:n_out] = out
+                out = grown
+            out[n_out] = new
+            for k in members:
+                assigned[k] = first + n_out
+            for k in chosen[:n]:
+                used[k] = True
+            n_out += 1
+    return out[:n_out]

@@ -43,6 +43,7 @@ from garant.verify._kernels import (
     associate_kernel,
     locate_kernel,
     reassign_kernel,
+    sibling_kernel,
     speed_at,
 )
 
@@ -51,6 +52,11 @@ IntArray = npt.NDArray[np.int64]
 CHI2_95_2D = math.sqrt(-2.0 * math.log(0.05))  # 95% ellipse of a 2-D normal, in standard deviations
 PARALLEL_MIN_DETECTIONS = 50_000  # fewer than this per thread: one pass, threads cost more
 CROWD_M, CROWD_SPEED, CROWD_SLACK_S, CROWD_FACTOR = 3_000.0, 300.0, 0.5, 2.0  # see `crowd_variance`
+# see `siblings`: a round is at most this far from its anchor, and not a second event of a
+# blast already found (another event this close in time and place); the anchor's position
+# uncertainty counts at most this much in the origin-time tolerance
+SIBLING_RADIUS_M, SIBLING_POSITION_CAP_M = 1_000.0, 100.0
+SIBLING_DUPLICATE_S, SIBLING_DUPLICATE_M = 1.0, 1_000.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,8 @@ class AssociationParams:
     max_chi2: float = 4.0
     competition_rounds: int = 2
     sweep_near_stations: int = 8
+    sibling_window_s: float = 90.0  # rounds sought within this time of a located event; 0: none
+    sibling_min_stations: int = 4
     workers: int = 0  # threads of the seed pass; 0: one per core
 
     def __post_init__(self) -> None:
@@ -78,7 +86,7 @@ class AssociationParams:
             len(self.speed_by_hour_utc) != 24 or not all(200 <= v <= 450 for v in self.speed_by_hour_utc)
         ):
             raise ValueError("speed_by_hour_utc must be 24 speeds (m/s, 200-450), for 00:00 ... 23:00 UTC")
-        if self.min_stations < 3:
+        if self.min_stations < 3 or self.sibling_min_stations < 3:
             raise ValueError("min_stations must be at least 3 (position and time are three unknowns)")
 
     def speeds(self) -> FloatArray:
@@ -221,6 +229,8 @@ def associate(
             p.min_stations,
             p.max_chi2,
         )
+    more = siblings(network, p, ts - t_ref, ss, azs, assigned, rows, np.flatnonzero(rows[:, EV_N] > 0), t_ref)
+    rows = np.concatenate([rows, more]) if len(more) else rows
     live = rows[:, EV_N] > 0
     renumber = np.cumsum(live) - 1
     if len(rows):
@@ -293,6 +303,47 @@ def _seed_events(
     new = assigned >= first_event
     assigned[new] = number[assigned[new] - first_event]
     return rows[live]
+
+
+def siblings(
+    network: Network,
+    p: AssociationParams,
+    t: FloatArray,
+    st: IntArray,
+    az: FloatArray,
+    assigned: IntArray,
+    rows: FloatArray,
+    near: IntArray,
+    t_ref: float,
+) -> FloatArray:
+    """New events for the rounds a located source fired again, heard by too few sensors to be
+    found alone (fewer than `min_stations`, at least `sibling_min_stations`).
+
+    A gun, a mortar or a target area is struck more than once: rounds minutes apart come from,
+    or fall on, the same place. Once one round is located from five sensors or more (an
+    *anchor*), the place is known, and each unexplained arrival at a sensor within range gives
+    an origin time (arrival minus travel time from the anchor). Arrivals of one round agree on
+    it within their timing error (plus the anchor's position error, at most
+    `SIBLING_POSITION_CAP_M`, over the speed of sound); one per sensor is kept, and a group from
+    enough sensors is located again freely from the anchor's place. It is a new event when
+    the fit is as good as any event's (`max_chi2`), it stays within `SIBLING_RADIUS_M` of the
+    anchor, and no event lies within `SIBLING_DUPLICATE_S` and `SIBLING_DUPLICATE_M` (the
+    leftover arrivals of a blast already found are not a second blast).
+
+    With the place known only the origin time is free, so four arrivals give three checks
+    where a free fit of four gives one. Measured on the quiet day (seed 1, `garant eval
+    --level blast`): allowing four-sensor events everywhere (`min_stations` 4) drops precision
+    from 0.991 to 0.904; this pass keeps it at 0.992 and raises recall from 0.859 to 0.961.
+    `near` are the event rows that may anchor and that a new event is compared with; returns
+    the new rows, numbered after `rows`, and updates `assigned` in place."""
+    if p.sibling_window_s <= 0 or not len(near) or not len(t):
+        return np.zeros((0, N_EV_COLS))
+    return sibling_kernel(
+        t, st, az, network.x, network.y, network.scale, rows, near.astype(np.int64), assigned, p.speeds(),
+        t_ref, p.max_range_m, p.sibling_window_s, p.timing_sigma_s, math.radians(p.azimuth_sigma_deg),
+        p.sibling_min_stations, p.min_stations, SIBLING_RADIUS_M, p.max_chi2, SIBLING_DUPLICATE_S,
+        SIBLING_DUPLICATE_M, SIBLING_POSITION_CAP_M, len(rows),
+    )  # fmt: skip
 
 
 def crowd_variance(rows: FloatArray) -> FloatArray:
@@ -463,9 +514,17 @@ class IncrementalAssociator:
         rows = _seed_events(
             self.network, p, self._t[span], self._st[span], self._az[span], sub_assigned, self._t_ref, first
         )
+        rows = np.concatenate([self._rows, rows])
+        # rounds of sources located in (or near) this stretch, as in `associate`
+        if len(span):
+            t_lo, t_hi = self._t[span[0]] - p.sibling_window_s - reach, self._t[span[-1]] + p.sibling_window_s
+            near = np.flatnonzero((rows[:, EV_N] > 0) & (rows[:, EV_T] >= t_lo) & (rows[:, EV_T] <= t_hi))
+            span_t, span_st, span_az = self._t[span], self._st[span], self._az[span]
+            more = siblings(self.network, p, span_t, span_st, span_az, sub_assigned, rows, near, self._t_ref)
+            rows = np.concatenate([rows, more]) if len(more) else rows
         self._assigned[span] = sub_assigned
-        self._rows = np.concatenate([self._rows, rows])
-        return sorted(gained), list(range(first, first + len(rows)))
+        self._rows = rows
+        return sorted(gained), list(range(first, len(self._rows)))
 
     def _attach(self, new: IntArray, tol: float) -> set[int]:
         p = self.params
