@@ -134,6 +134,46 @@ def test_located_errors_match_the_stated_uncertainty() -> None:
     assert np.mean(d2) == pytest.approx(2.0, rel=0.25)
 
 
+def test_ellipses_of_few_sensor_fits_are_not_widened_by_chance() -> None:
+    """1,000 blasts each heard by its five nearest sensors only (two degrees of freedom): a
+    reduced chi-square above 1 is chance in 37% of them, and widening each such ellipse by it
+    would bring the mean normalised squared error from 2 down to about 1.7 (ellipses a fifth
+    too wide, 97% inside). The covariance is widened only when the fit fails its chi-square
+    test, whose 95% point is the chi-square distribution's."""
+    from scipy.stats import chi2
+
+    from garant.verify._kernels import variance_scale
+
+    for dof in (1, 2, 3, 5, 10, 40):
+        q = float(chi2.ppf(0.95, dof))
+        assert variance_scale(q * 0.97, dof) == 1.0
+        assert variance_scale(q * 1.03, dof) == pytest.approx(q * 1.03 / dof)
+    rng = np.random.default_rng(21)
+    slon, slat = _network(rng, 36.0, 47.5, 50)
+    net = Network.from_lonlat(slon, slat)
+    events = [
+        (36.0 + rng.uniform(-0.2, 0.2), 47.5 + rng.uniform(-0.09, 0.09), 500.0 + 90.0 * k)
+        for k in range(1_000)
+    ]
+    st, t, truth = _arrivals(slon, slat, events, 0.02, rng)
+    keep = np.zeros(len(st), dtype=bool)
+    for e, (lon, lat, _) in enumerate(events):
+        _, _, d = GEOD.inv(np.full(len(slon), lon), np.full(len(slon), lat), slon, slat)
+        keep |= (truth == e) & np.isin(st, np.argsort(d)[:5])
+    found = associate(net, st[keep], t[keep], None, AssociationParams(speed_ms=C, timing_sigma_s=0.02))
+    assert len(found) >= 950
+    inside, d2 = [], []
+    for k in range(len(found)):
+        lon, lat, _ = events[int(np.bincount(truth[keep][found.assignment == k]).argmax())]
+        az, _, d = GEOD.inv(found.lon[k], found.lat[k], lon, lat)
+        rel = math.radians(az - found.azimuth_deg[k])
+        a, b = found.semi_major_m[k] / 2.4477, found.semi_minor_m[k] / 2.4477
+        d2.append((d * math.cos(rel) / a) ** 2 + (d * math.sin(rel) / b) ** 2)
+        inside.append(d2[-1] <= 2.4477**2)
+    assert 0.93 <= np.mean(inside) <= 0.97, np.mean(inside)
+    assert 1.82 <= np.mean(d2) <= 2.2, np.mean(d2)
+
+
 def test_noise_alone_makes_no_event() -> None:
     rng = np.random.default_rng(3)
     slon, slat = _network(rng, 35.0, 47.0, 60)

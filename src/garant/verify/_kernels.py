@@ -30,6 +30,16 @@ def speed_at(speeds: np.ndarray, epoch_s: float) -> float:
 
 
 @njit(cache=True, nogil=True)
+def variance_scale(chi2: float, dof: int) -> float:
+    """The factor on the covariance: 1 while the fit agrees with the stated timing error (its
+    chi-square under the 95% point for `dof`, by Wilson-Hilferty), else the reduced chi-square."""
+    dof = max(dof, 1)
+    h = 2.0 / (9.0 * dof)
+    q95 = dof * (1.0 - h + 1.6449 * math.sqrt(h)) ** 3
+    return chi2 / dof if chi2 > q95 else 1.0
+
+
+@njit(cache=True, nogil=True)
 def _dist(px: float, py: float, sx: float, sy: float, k: float) -> float:
     return math.hypot(px - sx, py - sy) / k
 
@@ -476,8 +486,7 @@ def associate_kernel(
         ev = first_event + n_ev
         for q in range(n_in):
             assigned[chosen[q]] = ev
-        dof = max(n_in - 3, 1)
-        scale = max(1.0, chi2 / dof)
+        scale = variance_scale(chi2, n_in - 3)
         events[n_ev, EV_X] = x
         events[n_ev, EV_Y] = y
         events[n_ev, EV_T] = tau
@@ -600,7 +609,7 @@ def reassign_kernel(
             for q in range(n):
                 new_assigned[chosen[q]] = -1
             continue
-        scale = max(1.0, chi2 / max(n - 3, 1))
+        scale = variance_scale(chi2, n - 3)
         events[e, EV_X] = x
         events[e, EV_Y] = y
         events[e, EV_T] = tau
@@ -638,7 +647,7 @@ def locate_kernel(
     )
     if not ok:
         return out
-    scale = max(1.0, chi2 / max(n - 3, 1))
+    scale = variance_scale(chi2, n - 3)
     out[EV_X] = x
     out[EV_Y] = y
     out[EV_T] = tau
