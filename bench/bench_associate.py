@@ -7,12 +7,15 @@ runs in a fresh process: Garant after warming its compiled kernels on a tiny inp
 in their own venv (`.venv-peers`, see `bench/peers.py`) with a limit of `PEER_LIMIT_S` each;
 a run over the limit is reported as such. `garant eval --level blast` scores every output.
 The peers' parameters (`PYOCTO`, `GAMMA`) are the best of a sweep on a separate input (the
-first 2 minutes), documented in docs/acoustic-association.md.
+first 2 minutes), documented in docs/acoustic-association.md. `GARANT_BENCH_PEER_LIMIT_S`
+changes the peers' limit and `GARANT_BENCH_PEERS` (e.g. `pyocto`) chooses which run, so that
+PyOcto can be given the time it needs on the medium input without waiting for GaMMA.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -23,7 +26,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_PYTHON = ROOT / ".venv-peers" / "bin" / "python"
-PEER_LIMIT_S = 600
+PEER_LIMIT_S = int(os.environ.get("GARANT_BENCH_PEER_LIMIT_S", "600"))
+PEERS = tuple(os.environ.get("GARANT_BENCH_PEERS", "pyocto,gamma").split(","))
 SCENARIO, SEED = "armed-attack-day", 1
 Input = tuple[str, str, int, float, dict[str, float]]  # name, scenario, seed, hours, acoustic overrides
 SIZES: tuple[Input, ...] = (
@@ -188,9 +192,10 @@ def run(
                 "garant": _garant(root),
             }
             print(f"associate {size}: garant {row['garant']}", file=sys.stderr)
-            if PEERS_PYTHON.exists():
+            if PEERS_PYTHON.exists() and "pyocto" in PEERS:
                 row["pyocto"] = _peer("pyocto", root, PYOCTO, detections)
                 print(f"associate {size}: pyocto {row['pyocto']}", file=sys.stderr)
+            if PEERS_PYTHON.exists() and "gamma" in PEERS:
                 if gamma_gave_up and detections > gamma_gave_up:
                     row["gamma"] = {"status": f"left out: did not finish {gamma_gave_up:,} detections"}
                 else:
@@ -198,13 +203,13 @@ def run(
                     if "did not finish" in row["gamma"].get("status", ""):
                         gamma_gave_up = min(gamma_gave_up or detections, detections)
                 print(f"associate {size}: gamma {row['gamma']}", file=sys.stderr)
-                for peer in ("pyocto", "gamma"):
-                    if "f1" in row[peer]:
-                        g, o = row["garant"], row[peer]
-                        row[f"vs_{peer}"] = {
-                            "throughput_ratio": round(g["detections_per_s"] / o["detections_per_s"], 1),
-                            "f1_difference": round(g["f1"] - o["f1"], 3),
-                        }
+            for peer in PEERS:
+                if "f1" in row.get(peer, {}):
+                    g, o = row["garant"], row[peer]
+                    row[f"vs_{peer}"] = {
+                        "throughput_ratio": round(g["detections_per_s"] / o["detections_per_s"], 1),
+                        "f1_difference": round(g["f1"] - o["f1"], 3),
+                    }
             results[size] = row
     return results
 
