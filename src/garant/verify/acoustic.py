@@ -323,8 +323,9 @@ def siblings(
     or fall on, the same place. Once one round is located from five sensors or more (an
     *anchor*), the place is known, and each unexplained arrival at a sensor within range gives
     an origin time (arrival minus travel time from the anchor). Arrivals of one round agree on
-    it within their timing error (plus the anchor's position error, at most
-    `SIBLING_POSITION_CAP_M`, over the speed of sound); one per sensor is kept, and a group from
+    it within three standard deviations either side (timing error, plus the anchor's position
+    error, at most `SIBLING_POSITION_CAP_M`, over the speed of sound); one per sensor is kept
+    (the nearest the group's median), and a group from
     enough sensors is located again freely from the anchor's place. It is a new event when
     the fit is as good as any event's (`max_chi2`), it stays within `SIBLING_RADIUS_M` of the
     anchor, and no event lies within `SIBLING_DUPLICATE_S` and `SIBLING_DUPLICATE_M` (the
