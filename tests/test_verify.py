@@ -127,6 +127,33 @@ def test_an_allegation_does_not_corroborate_and_does_not_move_the_event() -> Non
     assert "test-allegation-9" in ev.observation_ids
 
 
+def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> None:
+    """A post sees an impact at 04:12; a party alleges fire there at 04:53, give or take 40
+    minutes; 27 minutes after the impact another nation's post sees another one at the same
+    place. The
+    allegation joins the first, but its window must not stretch the event to the second
+    (which would also make two nations corroborate what each saw alone)."""
+    target = across(-4.0)
+    post = GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2]
+    other = GEOD.fwd(target[0], target[1], 30.0, 7_000.0)[:2]
+    claim = make(
+        "allegation",
+        9,
+        lon=target[0],
+        lat=target[1],
+        location_uncertainty_m=3_000,
+        nation="UA",
+        observed_at="2026-03-01T04:53:00Z",  # good to 40 minutes: from 04:13 on
+        time_precision_s=2_400.0,
+    )
+    later = sighting(2, other, target, "TR", observed_at="2026-03-01T04:39:09.250Z")
+    events = _run([sighting(1, post, target, "US"), claim, later])
+    assert len(events) == 2
+    first = next(ev for ev in events if "test-sighting-1" in ev.observation_ids)
+    assert "test-sighting-2" not in first.observation_ids
+    assert first.grade.level == "reported"
+
+
 def test_weapons_in_their_withdrawal_zone_breach_p2_and_beyond_it_do_not() -> None:
     agreement, _ = terms()
     zone_km = next(z.distance_km for z in agreement.zones if getattr(z, "weapon_class", None) == "mlrs")

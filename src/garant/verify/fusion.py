@@ -487,7 +487,8 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
                     if places:
                         ev.x, ev.y, ev.cov = fuse_gaussians(places)
                 ev.t_start = stated_time(ev.members)
-                ev.t_end = max(ev.t_end, r.t1)
+                if r.kind != "allegation":  # its vague time must not stretch the event to others
+                    ev.t_end = max(ev.t_end, r.t1)
                 joined = True
                 break
         if not joined:
