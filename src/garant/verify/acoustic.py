@@ -31,6 +31,7 @@ import pyproj
 from scipy.spatial import cKDTree
 
 from garant.verify._kernels import (
+    CHI2_95,
     EV_CXX,
     EV_CXY,
     EV_CYY,
@@ -49,7 +50,7 @@ from garant.verify._kernels import (
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-CHI2_95_2D = math.sqrt(-2.0 * math.log(0.05))  # 95% ellipse of a 2-D normal, in standard deviations
+CHI2_95_2D = CHI2_95  # 95% ellipse of a 2-D normal, in standard deviations
 PARALLEL_MIN_DETECTIONS = 50_000  # fewer than this per thread: one pass, threads cost more
 CROWD_M, CROWD_SPEED, CROWD_SLACK_S, CROWD_FACTOR = 3_000.0, 300.0, 0.5, 2.0  # see `crowd_variance`
 # see `siblings`: a round is at most this far from its anchor, and not a second event of a
