@@ -72,6 +72,7 @@ class Record:
     releasability: str
     rel_to: list[str]
     supersedes: str | None = None
+    blast: int | None = None  # a detection: the blast it heard
 
 
 @dataclass
@@ -153,7 +154,7 @@ def _bulletin(db: Database) -> tuple[list[Record], dict[str, list[Record]]]:
             obs.update(nation=origin, releasability=level, rel_to=rel_to, note=f"detection {marker}")
             obs["client_id"] = f"cid-{marker}"
             items.append(obs)
-            records.append(Record("", obs["client_id"], marker, origin, level, rel_to))
+            records.append(Record("", obs["client_id"], marker, origin, level, rel_to, blast=b))
     _ingest_records(db, items, records)
     report = update_acoustic(db)
     assert report.events_created == len(blasts), report
@@ -237,9 +238,10 @@ def _one_per_class(records: list[Record]) -> list[Record]:
     A blast's six detections of one class answer every by-id route alike (same releasability,
     same nation, same event), so the by-id routes take one of them; the listings still return all.
     This keeps every class of every route x principal and cuts the calls by three fifths."""
-    seen: dict[tuple[str, str, str, tuple[str, ...]], Record] = {}
+    seen: dict[tuple[int | str, str, str, tuple[str, ...]], Record] = {}
     for r in records:
-        seen.setdefault((r.marker[:6], r.nation, r.releasability, tuple(r.rel_to)), r)
+        own = r.blast if r.blast is not None else r.marker
+        seen.setdefault((own, r.nation, r.releasability, tuple(r.rel_to)), r)
     return list(seen.values())
 
 
