@@ -63,9 +63,9 @@ def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[dict[str, 
     captured: list[dict[str, Any]] = []
     original = obs_store.insert_new
 
-    def capture(conn: Any, rows: Any) -> set[str]:
+    def capture(conn: Any, rows: Any, params: Any = None) -> int:
         captured.extend(rows)
-        return original(conn, rows)
+        return original(conn, rows, params)
 
     obs_store.insert_new = capture  # type: ignore[assignment]
     try:

@@ -72,8 +72,8 @@ def test_failed_batch_is_not_half_written(db: Database, monkeypatch: pytest.Monk
     good = [make("crater", i, client_id=f"hw-{i}") for i in range(50)]
     original = obs_store.insert_new
 
-    def failing_insert(conn: Connection, new_rows: Sequence[dict[str, Any]]) -> set[str]:
-        original(conn, new_rows)
+    def failing_insert(conn: Connection, new_rows: Sequence[dict[str, Any]], *params: Any) -> int:
+        original(conn, new_rows, *params)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(obs_store, "insert_new", failing_insert)

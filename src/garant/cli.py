@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +20,7 @@ from garant.cli_review import review_app, stats_command
 from garant.cli_sim import eval_command, sim
 from garant.cli_verify import associate_command, pipeline_app, verify_command
 from garant.config import Settings
+from garant.runtime import throughput_gc, tune_gc_for_throughput
 from garant.services.agreements import AgreementFileError, load_agreement_file
 from garant.services.bulk import FileIngestResult, ingest_file
 from garant.services.checkpoints import SIGNER_FILE, Checkpointer, ensure_signer
@@ -158,7 +163,8 @@ def ingest(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     db = _db()
-    result = _ingest_with_progress(db, file, fmt, chunk)
+    with throughput_gc():
+        result = _ingest_with_progress(db, file, fmt, chunk)
     if result.accepted:
         _sign(db)
     for where, reason in result.refused[:200]:
@@ -197,19 +203,39 @@ def serve(
         console.print(load_demo(db))
     # before any worker starts: one key for all, and a checkpoint over what is already stored
     Checkpointer.for_settings(settings, db).sign_now()
+    follower = _start_bulletin_follower() if settings.auto_bulletin else None
+    # the workers leave the bulletin to the follower (services/follower.py says why)
+    os.environ["GARANT_AUTO_BULLETIN"] = "0"
+    settings = replace(settings, auto_bulletin=False)
     console.print(f"Garant on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
-    if workers > 1:
-        db.dispose()
-        uvicorn.run(
-            "garant.api.app:app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-        )
-    else:
-        uvicorn.run(create_app(settings, db, migrate_db=False), host=host, port=port, log_level="info")
+    try:
+        if workers > 1:
+            db.dispose()
+            uvicorn.run(
+                "garant.api.app:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="info",
+            )
+        else:
+            served = create_app(settings, db, migrate_db=False)
+            tune_gc_for_throughput()
+            uvicorn.run(served, host=host, port=port, log_level="info")
+    finally:
+        if follower is not None:
+            follower.terminate()
+            try:
+                follower.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                follower.kill()
+
+
+def _start_bulletin_follower() -> subprocess.Popen[bytes]:
+    """`garant pipeline follow` beside the workers, niced: intake comes first in a burst."""
+    command = [sys.executable, "-m", "garant.cli", "pipeline", "follow", "--nice", "10"]
+    return subprocess.Popen([*command, "--parent", str(os.getpid())])
 
 
 if __name__ == "__main__":  # pragma: no cover

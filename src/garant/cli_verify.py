@@ -183,3 +183,49 @@ def pipeline_run(
         f"{fused.events_closed} closed, {fused.violations} violations "
         f"in {time.perf_counter() - t1:.1f} s"
     )
+
+
+@pipeline_app.command("follow")
+def pipeline_follow(
+    interval: Annotated[
+        float | None, typer.Option(help="seconds between polls of the log (default GARANT_BULLETIN_INTERVAL)")
+    ] = None,
+    nice: Annotated[int, typer.Option(help="lower this process's CPU priority by this much", min=0)] = 0,
+    parent: Annotated[int | None, typer.Option(help="stop when this process is gone")] = None,
+) -> None:
+    """Keep the automatic bulletin up to date as the log grows, until stopped (SIGTERM, Ctrl-C)
+    or the `--parent` process exits. `garant serve` runs one of these beside its workers."""
+    import os
+    import signal
+    import threading
+
+    from garant.config import Settings
+    from garant.services.follower import follow
+    from garant.store.db import open_database
+
+    if nice:
+        os.nice(nice)
+    stop = threading.Event()
+
+    def terminate(*_: object) -> None:
+        # at once, even mid-update: the update's transaction rolls back and the next run
+        # takes its observations in again (the log is the watermark)
+        stop.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    settings = Settings.from_env()
+    db = open_database(settings.database_url)
+
+    def should_stop() -> bool:
+        return stop.is_set() or (parent is not None and os.getppid() != parent)
+
+    try:
+        report = follow(
+            db, settings, interval_s=interval or settings.bulletin_interval_s, should_stop=should_stop
+        )
+    except KeyboardInterrupt:
+        return
+    finally:
+        db.dispose()
+    console.print(f"bulletin follower stopped after {report.runs} updates ({report.failures} failed)")

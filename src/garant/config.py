@@ -27,7 +27,9 @@ class Settings:
     `checkpoint_interval_s` (0: after every write), and by a background task of the server
     every interval. `unlogged_benchmark` turns the log off: only `make bench` uses it, to
     measure what the log costs, and `garant log audit` reports every record written so.
-    `auto_bulletin` runs the automatic bulletin after each accepted write, in the background;
+    `auto_bulletin` keeps the automatic bulletin up to date as writes arrive: `garant serve`
+    runs it in one follower process polling the log every `bulletin_interval_s`, an app
+    embedded alone runs it in a background thread after each accepted write;
     the acoustic engine uses `acoustic_speed_ms` (or, when set, `acoustic_speed_by_hour`: 24
     speeds for 00:00 ... 23:00 UTC, as the air warms and cools through the day) and
     `acoustic_timing_sigma_s`.
@@ -44,6 +46,7 @@ class Settings:
     logins_per_minute: int = 10
     writes_per_minute: int = 600
     auto_bulletin: bool = True
+    bulletin_interval_s: float = 1.0
     acoustic_speed_ms: float = 343.0
     acoustic_timing_sigma_s: float = 0.025
     acoustic_speed_by_hour: tuple[float, ...] | None = None
@@ -88,6 +91,7 @@ class Settings:
             logins_per_minute=int(os.environ.get("GARANT_LOGINS_PER_MINUTE", "10")),
             writes_per_minute=int(os.environ.get("GARANT_WRITES_PER_MINUTE", "600")),
             auto_bulletin=os.environ.get("GARANT_AUTO_BULLETIN", "1") != "0",
+            bulletin_interval_s=float(os.environ.get("GARANT_BULLETIN_INTERVAL", "1")),
             acoustic_speed_ms=float(os.environ.get("GARANT_ACOUSTIC_SPEED_MS", "343")),
             acoustic_timing_sigma_s=float(os.environ.get("GARANT_ACOUSTIC_TIMING_SIGMA_S", "0.025")),
             acoustic_speed_by_hour=_hourly(os.environ.get("GARANT_ACOUSTIC_SPEED_BY_HOUR", "")),

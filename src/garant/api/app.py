@@ -21,6 +21,7 @@ from garant.api.state import AppState
 from garant.config import Settings
 from garant.domain.agreement import Agreement
 from garant.domain.observations import OBSERVATION_ADAPTER
+from garant.runtime import tune_gc_for_throughput
 from garant.store.db import Database, migrate, open_database
 from garant.web.routes import mount_static
 from garant.web.routes import router as web_router
@@ -42,7 +43,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
-    """Sign the tree head every interval while serving, so no accepted write waits unsigned."""
+    """Sign the tree head every interval while serving, so no accepted write waits unsigned;
+    write the queued audit events at the same pace, and at shutdown."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -50,16 +52,21 @@ def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
             interval = max(state.settings.checkpoint_interval_s, 0.5)
             while True:
                 await asyncio.sleep(interval)
-                try:
-                    await asyncio.to_thread(state.sign_if_grown)
-                except Exception:  # a failed signing must not stop the server; the next try may work
-                    logging.getLogger("garant").exception("checkpoint signing failed")
+                for work, what in ((state.sign_if_grown, "checkpoint signing"), (state.flush_audit, "audit")):
+                    try:
+                        await asyncio.to_thread(work)
+                    except Exception:  # must not stop the server; the next try may work
+                        logging.getLogger("garant").exception("%s failed", what)
 
         task = asyncio.create_task(loop())
+        state.periodic_signing = True
         try:
             yield
         finally:
             task.cancel()
+            state.periodic_signing = False
+            state.flush_audit()
+            state.sign_if_grown()
 
     return lifespan
 
@@ -131,4 +138,6 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` worker processes (`garant serve --workers N`)."""
-    return create_app(Settings.from_env(), migrate_db=False)
+    app = create_app(Settings.from_env(), migrate_db=False)
+    tune_gc_for_throughput()
+    return app

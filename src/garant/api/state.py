@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,8 +15,11 @@ from garant.config import Settings
 from garant.domain.agreement import Agreement
 from garant.services.checkpoints import Checkpointer
 from garant.services.identity import IdentityProvider, LocalIdentity
+from garant.store import identity as identity_store
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
+
+AUDIT_QUEUE_LIMIT = 1000  # queued audit events that make a flush without waiting for the loop
 
 
 @dataclass
@@ -29,6 +33,10 @@ class AppState:
     _geographies: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _sign_lock: threading.Lock = field(default_factory=threading.Lock)
+    _audit_pending: list[dict[str, Any]] = field(default_factory=list)
+    _audit_lock: threading.Lock = field(default_factory=threading.Lock)
+    _audit_flush_lock: threading.Lock = field(default_factory=threading.Lock)
+    periodic_signing: bool = False  # the serving loop signs (see after_write)
     _bulletin_pending: bool = False
     _bulletin_thread: threading.Thread | None = None
 
@@ -49,17 +57,46 @@ class AppState:
         """The server's periodic signing: only once this process has a signer (after its first
         write or proof); it never creates a key as a side effect."""
         if self._checkpointer is not None:
-            self.after_write()
+            self._sign_if_due(self._checkpointer)
 
     def after_write(self) -> None:
-        """Sign a checkpoint if the interval has passed (called after each accepted write)."""
-        checkpointer = self.checkpointer
+        """Called after each accepted write: sign a checkpoint if the interval has passed.
+
+        While the periodic loop runs (`periodic_signing`, a served app) the loop signs within
+        the interval and the request does not wait: signing writes to the store, and on SQLite
+        that write queued behind other workers' batches (up to a second per request measured).
+        """
+        checkpointer = self.checkpointer  # made here, so that the loop has a signer
+        if not self.periodic_signing:
+            self._sign_if_due(checkpointer)
+
+    def _sign_if_due(self, checkpointer: Checkpointer) -> None:
         with self._sign_lock:
             checkpointer.after_write()
 
+    def audit_later(self, event: dict[str, Any]) -> None:
+        """Queue an audit event for the next flush (the periodic loop, or any event written
+        at once, takes the queue along in its transaction)."""
+        with self._audit_lock:
+            self._audit_pending.append(event)
+            full = len(self._audit_pending) >= AUDIT_QUEUE_LIMIT
+        if full:
+            self.flush_audit()
+
+    def flush_audit(self, events: Sequence[dict[str, Any]] = ()) -> None:
+        """Write the queued audit events and `events`, in order, in one transaction."""
+        with self._audit_flush_lock:  # one flush at a time: events commit in queue order
+            with self._audit_lock:  # held only to take the queue: requests never wait on a write
+                batch, self._audit_pending = [*self._audit_pending, *events], []
+            if batch:
+                with self.db.write() as conn:
+                    identity_store.add_audit_events(conn, batch)
+
     def bulletin_due(self) -> None:
         """Observations were accepted: bring the automatic bulletin up to date in the
-        background, one run at a time (a run takes in everything accepted before it starts)."""
+        background, one run at a time (a run takes in everything accepted before it starts).
+        Under `garant serve` a follower process does this instead (`services.follower`) and
+        the workers run with `auto_bulletin` off; this thread serves an app embedded alone."""
         if not self.settings.auto_bulletin:
             return
         with self._lock:
@@ -71,8 +108,7 @@ class AppState:
                 self._bulletin_thread.start()
 
     def _bulletin_loop(self) -> None:
-        from garant.services.bulletin import update_acoustic
-        from garant.services.verification import update_verification
+        from garant.services.follower import update_bulletin
 
         while True:
             with self._lock:
@@ -81,8 +117,7 @@ class AppState:
                     return
                 self._bulletin_pending = False
             try:
-                update_acoustic(self.db, self.settings.acoustic_params())
-                update_verification(self.db, bursts=self.settings.burst_params())
+                update_bulletin(self.db, self.settings)
             except Exception:  # the next accepted write tries again; intake is never held up
                 logging.getLogger("garant.bulletin").exception("automatic bulletin update failed")
 

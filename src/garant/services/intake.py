@@ -24,7 +24,7 @@ from garant.domain.observations import (
     OBSERVATION_LIST_ADAPTER,
     ObservationBase,
     ObservationKind,
-    observation_json,
+    accepted_documents,
 )
 from garant.domain.paths import dotted_path
 from garant.store import log as log_store
@@ -32,7 +32,8 @@ from garant.store import observations as obs_store
 from garant.store.access import visible_ids
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
-from garant.transparency.leaves import observation_leaf
+from garant.transparency.leaves import observation_leaves
+from garant.transparency.merkle import leaf_hash
 
 
 @dataclass(frozen=True)
@@ -216,38 +217,42 @@ def ingest(
         with db.read() as conn:
             agreement = current_agreement(conn)
     outcome = BatchOutcome()
-    valid = []
+    mine = []
     for index, obs in _validate_all(items, validation_context(agreement), outcome):
         if submitter is not None and submitter.kind != "system" and obs.nation != submitter.nation:
             reason = f"you submit for {submitter.nation!r}; observations of {obs.nation!r} are not yours"
             outcome.errors.append(ItemError(index, 403, obs.client_id, (FieldProblem("nation", reason),)))
             continue
-        payload = observation_json(obs)
-        valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload), orjson.loads(payload)))
+        mine.append((index, obs))
+    valid = []
+    for (index, obs), document in zip(mine, accepted_documents([o for _, o in mine]), strict=True):
+        payload = orjson.dumps(document)
+        valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload), document))
 
-    # Everything that needs no lock is prepared before the write transaction: ids, rows and
-    # canonical leaf data for every valid item (the few duplicates waste their share). So
-    # `received_at` is when the batch was read, before it queued for the writer.
+    # Everything that needs no lock is prepared before the write transaction: ids, rows, their
+    # driver parameters, canonical leaf data and leaf hashes for every valid item (the few
+    # duplicates waste their share), so that only the database's own work is serialised.
+    # So `received_at` is when the batch was read, before it queued for the writer.
     agreement_key = agreement.key if agreement is not None else None
     now = datetime.now(UTC)
-    prepared = []
-    for v, obs_id in zip(valid, new_ids(len(valid)), strict=True):
-        row = _row(v, obs_id, agreement_key, now)
-        leaf = observation_leaf(obs_id, now, agreement_key, v.document) if db.logged else b""
-        prepared.append((v, row, leaf))
+    ids = new_ids(len(valid))
+    rows = [_row(v, obs_id, agreement_key, now) for v, obs_id in zip(valid, ids, strict=True)]
+    params = obs_store.insert_params(db.dialect, rows)
+    leaves = observation_leaves(ids, now, agreement_key, [v.document for v in valid]) if db.logged else []
+    hashes = [leaf_hash(leaf) for leaf in leaves]
     with db.write() as conn:
         # first: on PostgreSQL this queues concurrent writers (the head row is the log's sequencer)
         log = log_store.Appender.open(conn, enabled=db.logged)
-        existing = obs_store.find_by_client_ids(conn, (row["client_id"] for _, row, _ in prepared))
+        existing = obs_store.find_by_client_ids(conn, (row["client_id"] for row in rows))
         wanted_parents = {v.obs.supersedes for v in valid if v.obs.supersedes}
         parents = obs_store.find_by_ids(conn, wanted_parents) if wanted_parents else {}
         if submitter is not None and parents:
             # a parent the submitter may not see answers as one that does not exist
             released = visible_ids(conn, submitter, list(parents))
             parents = {k: p for k, p in parents.items() if k in released}
-        new: list[tuple[dict[str, Any], bytes]] = []
+        new: list[int] = []  # positions in `valid` to insert
         pending: dict[str, tuple[str, str]] = {}  # client key -> (id, digest) of this batch's new ones
-        for v, row, leaf in prepared:
+        for at, (v, row) in enumerate(zip(valid, rows, strict=True)):
             cid, key = v.obs.client_id, row["client_id"]
             prior = existing.get(key)
             known = (prior.id, prior.content_sha256) if prior else pending.get(key)
@@ -263,19 +268,22 @@ def ingest(
                 outcome.errors.append(ItemError(v.index, 422, cid, (parent_problem,)))
                 continue
             pending[key] = (row["id"], v.digest)
-            new.append((row, leaf))
+            new.append(at)
             outcome.results.append(ItemResult(v.index, "created", row["id"], cid))
         # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock;
         # the leaves follow the rows, so the log's order is the table's order
-        new.sort(key=lambda pair: pair[0]["client_id"])
-        new_rows = [row for row, _ in new]
-        inserted = obs_store.insert_new(conn, new_rows)
+        new.sort(key=lambda at: rows[at]["client_id"])
+        new_rows = [rows[at] for at in new]
+        inserted = obs_store.insert_new(conn, new_rows, [params[at] for at in new])
         if inserted != len(new_rows):
             # Another writer took some client ids between our check and insert (PostgreSQL only:
             # SQLite writers are serialised). Roll back and let the caller retry cleanly.
             raise ConcurrentIntake(f"{len(new_rows) - inserted} client ids were taken concurrently")
-        log.append([("observation", row["id"], leaf) for row, leaf in new])
-        obs_store.insert_rel_to(conn, [(row["id"], v) for row, _ in new for v in row["rel_to"]])
+        if db.logged:
+            log.append(
+                [("observation", rows[at]["id"], leaves[at]) for at in new], [hashes[at] for at in new]
+            )
+        obs_store.insert_rel_to(conn, [(row["id"], v) for row in new_rows for v in row["rel_to"]])
     outcome.results.sort(key=lambda r: r.index)
     outcome.errors.sort(key=lambda e: e.index)
     return outcome

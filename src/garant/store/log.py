@@ -86,12 +86,16 @@ class Appender:
         found = read_nodes(conn, wanted)
         return cls(conn, size, [found[n] for n in wanted])
 
-    def append(self, entries: Sequence[tuple[str, str, bytes]]) -> list[int]:
-        """Append (record type, record id, leaf data) entries; return their leaf indexes."""
+    def append(
+        self, entries: Sequence[tuple[str, str, bytes]], hashes: Sequence[bytes] | None = None
+    ) -> list[int]:
+        """Append (record type, record id, leaf data) entries; return their leaf indexes.
+        `hashes`: the entries' leaf hashes, when the caller computed them before the lock."""
         if not entries or not self.enabled:
             return []
         first = self.size
-        hashes = [merkle.leaf_hash(data) for _, _, data in entries]
+        if hashes is None:
+            hashes = [merkle.leaf_hash(data) for _, _, data in entries]
         created, self.frontier = merkle.append_leaves(self.frontier, first, hashes)
         sqlite = self.conn.dialect.name == "sqlite"
         mark = "?" if sqlite else "%s"

@@ -74,11 +74,35 @@ def _sqlite_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+def insert_params(dialect: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The driver parameters of `insert_new` for each row. Intake builds them before it takes
+    the write lock, so that the serialised part of a write is the database's own work."""
+    if dialect != "sqlite":
+        return [tuple(r[c] for c in _COLUMNS) for r in rows]
+    times = [i for i, c in enumerate(_COLUMNS) if c in _TIME_COLUMNS]
+    spelled: dict[datetime, str | None] = {}  # a batch shares one `received_at`: spelled once
+    params = []
+    for r in rows:
+        values = [r[c] for c in _COLUMNS]
+        for i in times:
+            value = values[i]
+            if value is not None:
+                text_form = spelled.get(value)
+                if text_form is None:
+                    text_form = spelled[value] = _sqlite_time(value)
+                values[i] = text_form
+        params.append(tuple(values))
+    return params
+
+
+def insert_new(
+    conn: Connection, rows: Sequence[dict[str, Any]], params: Sequence[tuple[Any, ...]] | None = None
+) -> int:
     """Insert rows, skipping client ids that exist already; return how many were inserted.
 
     Goes straight to the driver's `executemany`: the rows are already validated and this is
     the hot path of intake (SQLAlchemy's per-row parameter processing cost more than SQLite).
+    `params`: the rows' `insert_params`, when the caller made them beforehand.
     """
     if not rows:
         return 0
@@ -88,16 +112,8 @@ def insert_new(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         f"INSERT INTO observations ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))}) "
         "ON CONFLICT (client_id) DO NOTHING"
     )
-    if sqlite_dialect:
-        times = [i for i, c in enumerate(_COLUMNS) if c in _TIME_COLUMNS]
-        params = []
-        for r in rows:
-            values = [r[c] for c in _COLUMNS]
-            for i in times:
-                values[i] = _sqlite_time(values[i])
-            params.append(tuple(values))
-    else:
-        params = [tuple(r[c] for c in _COLUMNS) for r in rows]
+    if params is None:
+        params = insert_params(conn.dialect.name, rows)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         if not sqlite_dialect:

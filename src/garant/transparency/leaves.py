@@ -18,6 +18,7 @@ No dependency on the store: the offline bundle verifier shows records with it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +40,20 @@ def observation_leaf(obs_id: str, received_at: datetime, agreement_key: str | No
             "payload": payload,
         }
     )
+
+
+def observation_leaves(
+    ids: Sequence[str], received_at: datetime, agreement_key: str | None, payloads: Sequence[Any]
+) -> list[bytes]:
+    """`observation_leaf` of a batch received together, the same bytes made faster for intake:
+    the wrapper's keys are fixed and already in RFC 8785 order, so each leaf is the canonical
+    payload between a shared prefix and suffix (the time is written once, not per item)."""
+    head = b'{"agreement_key":' + canonical_bytes(agreement_key) + b',"id":'
+    tail = b',"received_at":' + canonical_bytes(timestamp(received_at)) + b',"record_type":"observation"}'
+    return [
+        b"".join((head, canonical_bytes(obs_id), b',"payload":', canonical_bytes(payload), tail))
+        for obs_id, payload in zip(ids, payloads, strict=True)
+    ]
 
 
 def agreement_leaf(key: str, loaded_at: datetime, content: Any) -> bytes:
