@@ -15,7 +15,8 @@ from sqlalchemy.exc import DBAPIError
 from garant.domain.access import SYSTEM
 from garant.services.intake import ingest, ingest_with_retry
 from garant.store import observations as obs_store
-from garant.store.db import Database, alembic_config, migrate
+from garant.store.db import Database, alembic_config, migrate, open_database
+from garant.store.zorder import zkey
 
 from .factories import make
 
@@ -41,7 +42,31 @@ def test_migrations_are_idempotent(db: Database) -> None:
     migrate(db)
     with db.read() as conn:
         head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0007"
+
+
+def test_migration_0007_keys_the_rows_already_stored(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows written before the Z-order key get it from their own lon/lat, and a box finds them."""
+    db = open_database(database_url)
+    migrate(db, "0006")
+    monkeypatch.setattr(obs_store, "_COLUMNS", [c for c in obs_store._COLUMNS if c != "zkey"])
+    items = _grid(400, prefix="old")
+    assert ingest(db, items).created == 400
+    monkeypatch.undo()
+    migrate(db)
+    with db.read() as conn:
+        stored = conn.execute(text("SELECT lon, lat, zkey FROM observations")).all()
+        assert len(stored) == 400 and all(z == zkey(lon, lat) for lon, lat, z in stored)
+        got = obs_store.list_observations(
+            conn, obs_store.ObservationFilter(SYSTEM, bbox=(36.5, 47.5, 37.0, 48.0))
+        )
+    inside = [o for o in items if 36.5 <= o["lon"] <= 37.0 and 47.5 <= o["lat"] <= 48.0]  # type: ignore[operator]
+    assert len(got) == len(inside) > 0
+    with pytest.raises(DBAPIError, match="append-only"), db.write() as conn:  # the guard is back
+        conn.execute(text("UPDATE observations SET zkey = 0"))
+    db.dispose()
 
 
 def test_sqlite_pragmas(sqlite_db: Database) -> None:
@@ -105,7 +130,7 @@ def test_bbox_and_time_filters_use_an_index(db: Database) -> None:
     )
     bbox_plan, time_plan = _plan(db, bbox), _plan(db, timed)
     if db.dialect == "sqlite":
-        assert "observations_rtree VIRTUAL TABLE INDEX" in bbox_plan, bbox_plan
+        assert "ix_observations_zkey" in bbox_plan, bbox_plan
         assert "ix_observations_observed_at_seq" in time_plan, time_plan
     else:
         assert "ix_observations_point" in bbox_plan, bbox_plan

@@ -32,6 +32,7 @@ from garant.store import observations as obs_store
 from garant.store.access import visible_ids
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
+from garant.store.zorder import zkey
 from garant.transparency.leaves import observation_leaves
 from garant.transparency.merkle import leaf_hash
 
@@ -150,6 +151,7 @@ def index_columns(payload: dict[str, Any]) -> dict[str, Any]:
     columns["client_id"] = client_key(payload.get("nation"), payload.get("client_id"))
     columns["observed_at"] = _time(payload.get("observed_at"))
     columns["observed_until"] = _time(payload.get("observed_until"))
+    columns["zkey"] = zkey(payload["lon"], payload["lat"])
     return columns
 
 

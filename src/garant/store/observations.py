@@ -1,7 +1,7 @@
 """Observation rows: idempotent insert, lookups, and indexed filtered listing.
 
-Spatial filters use an index on both backends: an R*Tree virtual table on SQLite (filled in
-the same transaction as the rows) and a GiST index on `point(lon, lat)` on PostgreSQL; time
+Spatial filters use an index on both backends: a B-tree on the Z-order key `zkey` on SQLite
+(`garant.store.zorder`) and a GiST index on `point(lon, lat)` on PostgreSQL; time
 filters use the B-tree on (observed_at, seq), which also serves keyset pagination.
 """
 
@@ -13,21 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal_column, or_, select, text
-from sqlalchemy import column as sa_column
-from sqlalchemy import table as sa_table
 
 from garant.domain.access import Principal
 from garant.store.access import visible_observations
 from garant.store.schema import observations
+from garant.store.zorder import box_ranges
 
-_rtree = sa_table(
-    "observations_rtree",
-    sa_column("seq"),
-    sa_column("min_lon"),
-    sa_column("max_lon"),
-    sa_column("min_lat"),
-    sa_column("max_lat"),
-)
 _CHUNK = 500  # keeps IN lists far below every backend's bound-parameter limit
 
 
@@ -116,20 +107,8 @@ def insert_new(
         params = insert_params(conn.dialect.name, rows)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        if not sqlite_dialect:
-            cursor.executemany(sql, params)
-            return int(cursor.rowcount)
-        # SQLite writers are serialised (BEGIN IMMEDIATE), so the new rows are exactly those
-        # above the highest seq seen now; index them in the R*Tree in one statement.
-        cursor.execute("SELECT coalesce(max(seq), 0) FROM observations")
-        (before,) = cursor.fetchone()
         cursor.executemany(sql, params)
-        inserted = int(cursor.rowcount)
-        cursor.execute(
-            "INSERT INTO observations_rtree SELECT seq, lon, lon, lat, lat FROM observations WHERE seq > ?",
-            (before,),
-        )
-        return inserted
+        return int(cursor.rowcount)
     finally:
         cursor.close()
 
@@ -170,10 +149,8 @@ def _bbox_condition(dialect: str, bbox: tuple[float, float, float, float]) -> Co
     x1, y1, x2, y2 = bbox
     exact = and_(observations.c.lon.between(x1, x2), observations.c.lat.between(y1, y2))
     if dialect == "sqlite":
-        inside = select(_rtree.c.seq).where(
-            _rtree.c.max_lon >= x1, _rtree.c.min_lon <= x2, _rtree.c.max_lat >= y1, _rtree.c.min_lat <= y2
-        )
-        return and_(observations.c.seq.in_(inside), exact)
+        cells = or_(*(observations.c.zkey.between(lo, hi) for lo, hi in box_ranges(x1, y1, x2, y2)))
+        return and_(cells, exact)
     if dialect == "postgresql":
         point = func.point(observations.c.lon, observations.c.lat)
         box = func.box(func.point(x1, y1), func.point(x2, y2))

@@ -76,6 +76,9 @@ observations = Table(
     Column("agreement_key", String(80), nullable=True),
     Column("payload", Text, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),
+    # Z-order key of (lon, lat): SQLite's spatial index (garant.store.zorder); null only on
+    # PostgreSQL rows written before migration 0007 (that backend uses its GiST index)
+    Column("zkey", BigInteger, nullable=True),
     Index("ix_observations_observed_at_seq", "observed_at", "seq"),
     Index("ix_observations_kind_observed_at", "kind", "observed_at"),
     Index("ix_observations_source_id", "source_id"),
