@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -44,5 +43,7 @@ def new_ids(n: int) -> list[str]:
     for k, (ms, counter) in enumerate(_stamps(n)):
         rand_b = int.from_bytes(rand[8 * k : 8 * k + 8], "big") & _MASK62
         value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
-        ids.append(str(uuid.UUID(int=value)))
+        h = f"{value:032x}"  # str(uuid.UUID(int=value)) at a third of the cost: intake makes 10,000
+
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
     return ids

@@ -39,6 +39,8 @@ ReleaseTarget = Annotated[
 
 
 def _utc_representable(v: datetime) -> datetime:
+    if 1 < v.year < 9999:  # an offset is under a day: only the first and last years can overflow
+        return v
     try:
         v.astimezone(UTC)
     except OverflowError:

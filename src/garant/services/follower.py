@@ -6,8 +6,9 @@ for the same watermark (all but one roll back). Measured on the intake benchmark
 observations, 2 workers on 2 cores), the in-worker bulletin took half the server's CPU and
 cut intake from ~8,000 to ~3,100 observations/s. One follower, at a lower CPU priority, lets
 intake have both cores during a burst and catches up after: what it has not yet taken in
-waits in the store (the log is the watermark), so nothing is lost; the bulletin only lags,
-by about the poll interval when the mechanism is quiet.
+waits in the store (the log is the watermark), so nothing is lost; the bulletin only lags:
+by about the poll interval when the mechanism is quiet, by at most `MAX_LAG_S` in a burst
+(`Pace`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,36 @@ def update_bulletin(db: Database, settings: Settings) -> None:
     update_verification(db, bursts=settings.burst_params())
 
 
+BURST_LEAVES = 5_000  # the log grew this much since the last poll: intake is in a burst
+MAX_LAG_S = 10.0  # ... but the bulletin never waits longer than this behind the log
+
+
+@dataclass
+class Pace:
+    """When to update: as soon as the log grew, unless intake is in a burst, then at the
+    latest `max_lag_s` after the first record not yet taken in (a burst has the cores; the
+    bulletin takes it in as one larger, cheaper update)."""
+
+    burst_leaves: int = BURST_LEAVES
+    max_lag_s: float = MAX_LAG_S
+    done_upto: int = -1  # log size the last update started from
+    seen: int = -1  # log size at the last poll
+    waiting_since: float | None = None  # when a log size beyond `done_upto` was first seen
+
+    def due(self, size: int, now: float) -> bool:
+        burst = self.seen >= 0 and size - self.seen >= self.burst_leaves
+        self.seen = size
+        if size == self.done_upto:
+            self.waiting_since = None
+            return False
+        if self.waiting_since is None:
+            self.waiting_since = now
+        return not burst or now - self.waiting_since >= self.max_lag_s
+
+    def started(self, size: int) -> None:
+        self.done_upto, self.waiting_since = size, None
+
+
 def follow(
     db: Database,
     settings: Settings,
@@ -46,21 +77,22 @@ def follow(
     interval_s: float,
     should_stop: Callable[[], bool],
     update: Callable[[Database, Settings], None] = update_bulletin,
+    pace: Pace | None = None,
 ) -> FollowReport:
-    """Poll the log's size every `interval_s`; when it grew since the last update, update.
+    """Poll the log's size every `interval_s` and update the bulletin when `pace` says so.
 
     The size is read before an update starts, so whatever is logged during it triggers the
     next one: a write is never left out because it arrived while the bulletin was busy.
     """
+    pace = pace or Pace()
     report = FollowReport()
-    done_upto = -1
     while not should_stop():
         with db.read() as conn:
             size = log_store.tree_size(conn)
-        if size != done_upto:
+        if pace.due(size, time.monotonic()):
             try:
                 update(db, settings)
-                done_upto = size
+                pace.started(size)
                 report.runs += 1
             except Exception:  # the store is unchanged by a failed run; the next poll tries again
                 report.failures += 1
