@@ -191,7 +191,11 @@ def test_upgrading_a_database_logs_the_records_it_already_held(tmp_path: Path) -
     migrate(old, "0001")
     with source.read() as src, old.write() as dst:
         for table in ("agreements", "observations"):
-            rows = [dict(r._mapping) for r in src.execute(text(f"SELECT * FROM {table} ORDER BY seq"))]
+            had = {r[1] for r in dst.execute(text(f"PRAGMA table_info({table})"))}  # columns of 0001
+            rows = [
+                {k: v for k, v in r._mapping.items() if k in had}
+                for r in src.execute(text(f"SELECT * FROM {table} ORDER BY seq"))
+            ]
             cols = ", ".join(rows[0])
             marks = ", ".join(f":{c}" for c in rows[0])
             dst.execute(text(f"INSERT INTO {table} ({cols}) VALUES ({marks})"), rows)

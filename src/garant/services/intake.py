@@ -151,7 +151,7 @@ def index_columns(payload: dict[str, Any]) -> dict[str, Any]:
     columns["client_id"] = client_key(payload.get("nation"), payload.get("client_id"))
     columns["observed_at"] = _time(payload.get("observed_at"))
     columns["observed_until"] = _time(payload.get("observed_until"))
-    columns["zkey"] = zkey(payload["lon"], payload["lat"])
+    columns["zkey"] = zkey(payload.get("lon"), payload.get("lat"))  # type: ignore[arg-type]
     return columns
 
 
