@@ -22,7 +22,7 @@ from garant.domain.access import SYSTEM, OrgKind, Role
 from garant.services import identity
 from garant.services.agreements import load_agreement_file
 from garant.services.demo import demo_files
-from garant.services.follower import Pace, follow, update_bulletin
+from garant.services.follower import Pace, follow, start_orphan_watch, update_bulletin
 from garant.services.intake import ingest
 from garant.store import events as ev_store
 from garant.store.db import Database, migrate, open_database
@@ -150,3 +150,19 @@ def test_serve_keeps_the_bulletin_in_its_follower_process(tmp_path: Path) -> Non
     assert proc.returncode == 0, out
     time.sleep(0.5)
     assert not Path(f"/proc/{followers[0]}").exists(), "the follower outlived the server"
+
+
+def _watched(parent: int, stop: threading.Event, grace_s: float = 60.0) -> threading.Event:
+    exited = threading.Event()
+    start_orphan_watch(parent, stop, poll_s=0.02, grace_s=grace_s, exit_now=lambda _code: exited.set())
+    return exited
+
+
+def test_the_follower_ends_itself_when_its_server_is_gone_even_mid_update() -> None:
+    """uvicorn ends `garant serve` by re-raising the signal it caught, so the server's own
+    cleanup never stops the follower; the follower watches its parent instead."""
+    assert _watched(parent=os.getppid() + 1, stop=threading.Event()).wait(5)  # parent gone: ends
+    assert not _watched(parent=os.getppid(), stop=threading.Event()).wait(0.3)  # parent alive: stays
+    stop = threading.Event()
+    stop.set()  # asked to stop, but the main thread is stuck in a long update
+    assert _watched(parent=os.getppid(), stop=stop, grace_s=0.1).wait(5)

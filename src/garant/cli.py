@@ -233,9 +233,21 @@ def serve(
 
 
 def _start_bulletin_follower() -> subprocess.Popen[bytes]:
-    """`garant pipeline follow` beside the workers, niced: intake comes first in a burst."""
+    """`garant pipeline follow` beside the workers, niced: intake comes first in a burst.
+
+    On Linux the kernel kills it the moment this process ends (prctl PR_SET_PDEATHSIG, set in
+    the child before exec; uvicorn ends by re-raising the signal it caught, so the `finally`
+    of `serve` does not always run). A killed update's transaction rolls back. Elsewhere the
+    follower's own watch of `--parent` ends it within a second or so."""
+    import ctypes
+    import signal
+
     command = [sys.executable, "-m", "garant.cli", "pipeline", "follow", "--nice", "10"]
-    return subprocess.Popen([*command, "--parent", str(os.getpid())])
+    command += ["--parent", str(os.getpid())]
+    if not sys.platform.startswith("linux"):
+        return subprocess.Popen(command)
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child may only call it
+    return subprocess.Popen(command, preexec_fn=lambda: prctl(1, signal.SIGKILL))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -200,7 +200,7 @@ def pipeline_follow(
     import threading
 
     from garant.config import Settings
-    from garant.services.follower import follow
+    from garant.services.follower import follow, start_orphan_watch
     from garant.store.db import open_database
 
     if nice:
@@ -214,6 +214,8 @@ def pipeline_follow(
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, terminate)
+    if parent is not None:
+        start_orphan_watch(parent, stop)
     settings = Settings.from_env()
     db = open_database(settings.database_url)
 

@@ -14,6 +14,8 @@ by about the poll interval when the mechanism is quiet, by at most `MAX_LAG_S` i
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -101,3 +103,39 @@ def follow(
         while time.monotonic() < deadline and not should_stop():
             time.sleep(min(0.1, interval_s))
     return report
+
+
+def start_orphan_watch(
+    parent: int,
+    stop: threading.Event,
+    *,
+    poll_s: float = 0.5,
+    grace_s: float = 5.0,
+    exit_now: Callable[[int], object] = os._exit,
+) -> threading.Thread:
+    """End this process when `parent` is gone, or `grace_s` after `stop` if the main thread
+    has not ended it by then, even in the middle of an update.
+
+    The parent cannot be relied on to stop its follower: uvicorn ends `garant serve` by
+    raising the signal it caught again, so no cleanup of the server runs; and a signal handler
+    runs only when the main thread is back in Python, not inside a long compiled loop. Ending
+    mid-update is safe: the update's transaction is rolled back and the next follower takes
+    its records in again (the log is the watermark).
+    """
+
+    def watch() -> None:
+        stopping_since = None
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent:
+                exit_now(0)
+                return
+            if stop.is_set():
+                stopping_since = stopping_since or time.monotonic()
+                if time.monotonic() - stopping_since >= grace_s:
+                    exit_now(0)
+                    return
+
+    thread = threading.Thread(target=watch, name="garant-orphan-watch", daemon=True)
+    thread.start()
+    return thread
