@@ -33,18 +33,20 @@ from .test_bulletin import parse_time
 
 
 def test_pace_updates_at_once_when_quiet_and_holds_back_in_a_burst() -> None:
-    pace = Pace(burst_leaves=1000, max_lag_s=10.0)
+    pace = Pace(burst_leaves=1000, settle_s=3.0, max_lag_s=10.0)
     assert pace.due(7, now=0.0)  # at start: catch up what was logged while no follower ran
     pace.started(7)
-    assert pace.due(5, now=1.0)  # a few records: at once
-    pace.started(5)
-    assert not pace.due(5, now=2.0)  # nothing new
+    assert pace.due(12, now=1.0)  # a few records: at once
+    pace.started(12)
+    assert not pace.due(12, now=2.0)  # nothing new
     assert not pace.due(3_000, now=3.0)  # a burst arrives: hold back
-    assert not pace.due(9_000, now=8.0)  # still growing fast, within the lag bound
+    assert not pace.due(3_000, now=4.0)  # a lull between two batches is not the end of it
+    assert not pace.due(9_000, now=8.0)  # growing fast again, within the lag bound
     assert pace.due(20_000, now=13.5)  # still in a burst, but 10 s behind: update now
     pace.started(20_000)
     assert not pace.due(40_000, now=14.0)  # the next burst waits again
-    assert pace.due(40_010, now=15.0)  # the burst is over: at once
+    assert not pace.due(40_010, now=15.0)  # slowing, but not yet settled
+    assert pace.due(40_010, now=17.5)  # no burst growth for 3 s: the burst is over
 
 
 def test_a_failed_update_is_tried_again_at_the_next_poll() -> None:

@@ -42,7 +42,8 @@ def update_bulletin(db: Database, settings: Settings) -> None:
     update_verification(db, bursts=settings.burst_params())
 
 
-BURST_LEAVES = 5_000  # the log grew this much since the last poll: intake is in a burst
+BURST_LEAVES = 5_000  # the log grew this much between two polls: intake is in a burst
+SETTLE_S = 3.0  # ... and still is until no such growth was seen for this long
 MAX_LAG_S = 10.0  # ... but the bulletin never waits longer than this behind the log
 
 
@@ -50,22 +51,31 @@ MAX_LAG_S = 10.0  # ... but the bulletin never waits longer than this behind the
 class Pace:
     """When to update: as soon as the log grew, unless intake is in a burst, then at the
     latest `max_lag_s` after the first record not yet taken in (a burst has the cores; the
-    bulletin takes it in as one larger, cheaper update)."""
+    bulletin takes it in as one larger, cheaper update).
+
+    A burst lasts until the log has not grown by `burst_leaves` between two polls for
+    `settle_s`: batches commit in lumps (10,000 at a time, a second or so apart), so a poll
+    that saw nothing new does not mean the burst is over.
+    """
 
     burst_leaves: int = BURST_LEAVES
+    settle_s: float = SETTLE_S
     max_lag_s: float = MAX_LAG_S
     done_upto: int = -1  # log size the last update started from
     seen: int = -1  # log size at the last poll
+    last_surge: float | None = None  # when a poll last saw a burst's growth
     waiting_since: float | None = None  # when a log size beyond `done_upto` was first seen
 
     def due(self, size: int, now: float) -> bool:
-        burst = self.seen >= 0 and size - self.seen >= self.burst_leaves
+        if self.seen >= 0 and size - self.seen >= self.burst_leaves:
+            self.last_surge = now
         self.seen = size
         if size == self.done_upto:
             self.waiting_since = None
             return False
         if self.waiting_since is None:
             self.waiting_since = now
+        burst = self.last_surge is not None and now - self.last_surge < self.settle_s
         return not burst or now - self.waiting_since >= self.max_lag_s
 
     def started(self, size: int) -> None:
