@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from garant.store import events as ev_store
 from garant.store.db import Database, migrate, open_database
 
 from .factories import blast_detections
-from .net import free_port, wait_healthy
+from .net import start_serve, wait_healthy
 from .test_bulletin import parse_time
 
 
@@ -111,18 +110,8 @@ def test_serve_keeps_the_bulletin_in_its_follower_process(tmp_path: Path) -> Non
     identity.add_user(db, "analyst", Role.ANALYST, "MECH", OrgKind.MECHANISM, "MECH", None)
     reader = identity.create_token(db, "analyst", None, "test")[1]
     db.dispose()
-    env = {k: v for k, v in os.environ.items() if k != "GARANT_DATABASE_URL"}
-    env.update(GARANT_DATA_DIR=str(tmp_path), GARANT_BULLETIN_INTERVAL="0.2")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "garant.cli", "serve", "--no-demo", "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc, base = start_serve(tmp_path, "--no-demo", "--workers", "2", GARANT_BULLETIN_INTERVAL="0.2")
     try:
-        base = f"http://127.0.0.1:{port}"
         wait_healthy(base)
         followers = [
             p for p in _children(proc.pid) if b"pipeline\x00follow" in Path(f"/proc/{p}/cmdline").read_bytes()

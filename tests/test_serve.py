@@ -3,32 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 
 from garant.services.demo import demo_observations
 
-from .net import free_port, wait_healthy
+from .net import start_serve, wait_healthy
 
 
 def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "GARANT_DATABASE_URL"}
-    env["GARANT_DATA_DIR"] = str(tmp_path)
     for attempt in range(2):  # the second start must find the database not empty
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "garant.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        proc, base = start_serve(tmp_path)
         try:
-            base = f"http://127.0.0.1:{port}"
             wait_healthy(base)
             page = httpx.get(base + "/")
             assert page.status_code == 200 and "leaflet" in page.text.lower()
@@ -45,4 +32,4 @@ def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> Non
             out, _ = proc.communicate(timeout=30)
         expected = "demo loaded: paris-2026-demo@1" if attempt == 0 else "database not empty: demo not loaded"
         assert expected in out, out
-        assert f"http://127.0.0.1:{port}/" in out
+        assert f"{base}/" in out
