@@ -52,13 +52,14 @@ def test_migration_0007_keys_the_rows_already_stored(
     db = open_database(database_url)
     migrate(db, "0006")
     monkeypatch.setattr(obs_store, "_COLUMNS", [c for c in obs_store._COLUMNS if c != "zkey"])
-    items = _grid(400, prefix="old")
-    assert ingest(db, items).created == 400
+    items = _grid(10_050, prefix="old")  # more than one slice of the backfill (10,000)
+    for i in range(0, len(items), 5000):
+        assert ingest(db, items[i : i + 5000]).created == len(items[i : i + 5000])
     monkeypatch.undo()
     migrate(db)
     with db.read() as conn:
         stored = conn.execute(text("SELECT lon, lat, zkey FROM observations")).all()
-        assert len(stored) == 400 and all(z == zkey(lon, lat) for lon, lat, z in stored)
+        assert len(stored) == len(items) and all(z == zkey(lon, lat) for lon, lat, z in stored)
         got = obs_store.list_observations(
             conn, obs_store.ObservationFilter(SYSTEM, bbox=(36.5, 47.5, 37.0, 48.0))
         )

@@ -24,15 +24,20 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-_BATCH = 10_000
+_BATCH = 10_000  # rows keyed per statement
 
 
 def _backfill() -> None:
+    """In slices of the primary key, so a store of millions of rows is never held in memory."""
     bind = op.get_bind()
-    rows = bind.execute(sa.text("SELECT seq, lon, lat FROM observations WHERE zkey IS NULL")).all()
+    select_slice = sa.text(
+        "SELECT seq, lon, lat FROM observations WHERE zkey IS NULL AND seq > :after ORDER BY seq LIMIT :n"
+    )
     update = sa.text("UPDATE observations SET zkey = :z WHERE seq = :seq")
-    for i in range(0, len(rows), _BATCH):
-        bind.execute(update, [{"z": zkey(lon, lat), "seq": seq} for seq, lon, lat in rows[i : i + _BATCH]])
+    after = 0
+    while rows := bind.execute(select_slice, {"after": after, "n": _BATCH}).all():
+        bind.execute(update, [{"z": zkey(lon, lat), "seq": seq} for seq, lon, lat in rows])
+        after = rows[-1][0]
 
 
 def upgrade() -> None:
