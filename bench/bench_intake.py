@@ -59,16 +59,17 @@ def _env(url: str, folder: Path, logged: bool = True) -> dict[str, str]:
     return env
 
 
-def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
-    """Exactly the rows intake writes, captured from a throw-away run of the real intake."""
+def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[tuple[Any, ...]]:
+    """Exactly the rows intake writes (driver parameters in `obs_store.COLUMNS` order),
+    captured from a throw-away run of the real intake."""
     from garant.store import observations as obs_store
 
-    captured: list[dict[str, Any]] = []
+    captured: list[tuple[Any, ...]] = []
     original = obs_store.insert_new
 
-    def capture(conn: Any, rows: Any, params: Any = None) -> int:
-        captured.extend(rows)
-        return original(conn, rows, params)
+    def capture(conn: Any, params: Any) -> int:
+        captured.extend(params)
+        return original(conn, params)
 
     obs_store.insert_new = capture  # type: ignore[assignment]
     try:
@@ -82,15 +83,11 @@ def _prepared_rows(items: list[dict[str, Any]], folder: Path) -> list[dict[str, 
 
 
 def raw_sqlite(items: list[dict[str, Any]], folder: Path) -> float:
-    rows = _prepared_rows(items, folder)
+    from garant.store.observations import COLUMNS
+
+    tuples = _prepared_rows(items, folder)
     url = _fresh_db(folder, "raw.db")
-    cols = [c for c in rows[0] if c != "rel_to"]  # rel_to goes to its own table; none here
-
-    def plain(v: Any) -> Any:
-        return v.isoformat(sep=" ")[:26] if hasattr(v, "isoformat") else v
-
-    tuples = [tuple(plain(r[c]) for c in cols) for r in rows]
-    sql = f"INSERT INTO observations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    sql = f"INSERT INTO observations ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     con = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=FULL")

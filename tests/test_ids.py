@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import uuid
@@ -38,3 +39,21 @@ def test_no_repeats_across_threads() -> None:
     every = [i for chunk in out for i in chunk]
     assert len(set(every)) == len(every) == 40_000
     assert all(chunk == sorted(chunk) for chunk in out)
+
+
+def test_an_empty_batch_takes_nothing_and_order_goes_on() -> None:
+    before = new_ids(3)
+    assert new_ids(0) == []
+    after = new_ids(3)
+    assert before + after == sorted(before + after) and len(set(before + after)) == 6
+
+
+def test_a_full_counter_borrows_the_next_millisecond() -> None:
+    """4,096 ids per millisecond at most: a batch of 10,000 spans at least three."""
+    ids = [uuid.UUID(i) for i in new_ids(10_000)]
+    stamps = [u.int >> 80 for u in ids]
+    counters = [(u.int >> 64) & 0xFFF for u in ids]
+    assert len(set(stamps)) >= 3
+    pairs = list(zip(stamps, counters, strict=True))
+    for (s0, c0), (s1, c1) in itertools.pairwise(pairs):
+        assert (s1, c1) == (s0, c0 + 1) or (s1 == s0 + 1 and c0 == 0xFFF and c1 == 0)

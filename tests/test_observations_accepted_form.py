@@ -10,7 +10,7 @@ every kind, on awkward text and numbers, and on the demo's observations.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import orjson
@@ -23,7 +23,9 @@ from garant.domain.observations import (
     accepted_documents,
     observation_json,
 )
+from garant.services import intake
 from garant.services.demo import demo_observations
+from garant.store import observations as obs_store
 from garant.transparency.leaves import observation_leaf, observation_leaves
 
 from .factories import KINDS, make
@@ -40,6 +42,11 @@ def _check(items: list[dict[str, Any]], agreement_key: str | None = "paris-2026-
     assert leaves == [
         observation_leaf(i, RECEIVED, agreement_key, d) for i, d in zip(ids, documents, strict=True)
     ]
+    valid = intake.accepted(list(enumerate(models)))
+    for dialect in ("sqlite", "postgresql"):
+        rows = [intake._row(v, i, agreement_key, RECEIVED) for v, i in zip(valid, ids, strict=True)]
+        expected = obs_store.insert_params(dialect, rows)
+        assert intake._row_params(dialect, valid, ids, agreement_key, RECEIVED) == expected
 
 
 def test_every_kind_and_the_demo() -> None:
@@ -67,3 +74,25 @@ def test_awkward_text_and_numbers(
     acoustic = make("acoustic_detection", 0, note=note, amplitude=amplitude, lon=lon)
     crater = make("crater", 1, calibre_mm=calibre, location_uncertainty_m=uncertainty)
     _check([acoustic, crater])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    at=st.datetimes(min_value=datetime(1000, 1, 2), max_value=datetime(9999, 12, 30)),
+    offset_min=st.integers(-23 * 60 - 59, 23 * 60 + 59),
+    window_s=st.one_of(st.none(), st.floats(0, 1e6)),
+    lon=st.floats(-180, 180),
+    lat=st.floats(-90, 90),
+)
+def test_rows_from_documents_equal_the_row_definition(
+    at: datetime, offset_min: int, window_s: float | None, lon: float, lat: float
+) -> None:
+    """Times in any offset (stored in UTC), with or without a window end, points anywhere
+    (the spatial key made in one array): intake's row tuples are the ones the row definition
+    and `insert_params` give, on both backends."""
+    zone = timezone(timedelta(minutes=offset_min))
+    start = at.replace(tzinfo=zone)
+    extra: dict[str, Any] = {"observed_at": start.isoformat(), "lon": lon, "lat": lat}
+    if window_s is not None:
+        extra["observed_until"] = (start + timedelta(seconds=window_s)).isoformat()
+    _check([make("crater", 0, **extra), make("sighting", 1, lon=lon, lat=lat)])

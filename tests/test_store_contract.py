@@ -51,7 +51,12 @@ def test_migration_0007_keys_the_rows_already_stored(
     """Rows written before the Z-order key get it from their own lon/lat, and a box finds them."""
     db = open_database(database_url)
     migrate(db, "0006")
-    monkeypatch.setattr(obs_store, "_COLUMNS", [c for c in obs_store._COLUMNS if c != "zkey"])
+    # intake as it was before 0007: rows without the key
+    at, insert_new = obs_store.COLUMNS.index("zkey"), obs_store.insert_new
+    monkeypatch.setattr(obs_store, "COLUMNS", tuple(c for c in obs_store.COLUMNS if c != "zkey"))
+    monkeypatch.setattr(
+        obs_store, "insert_new", lambda conn, params: insert_new(conn, [p[:at] + p[at + 1 :] for p in params])
+    )
     items = _grid(10_050, prefix="old")  # more than one slice of the backfill (10,000)
     for i in range(0, len(items), 5000):
         assert ingest(db, items[i : i + 5000]).created == len(items[i : i + 5000])
@@ -98,8 +103,8 @@ def test_failed_batch_is_not_half_written(db: Database, monkeypatch: pytest.Monk
     good = [make("crater", i, client_id=f"hw-{i}") for i in range(50)]
     original = obs_store.insert_new
 
-    def failing_insert(conn: Connection, new_rows: Sequence[dict[str, Any]], *params: Any) -> int:
-        original(conn, new_rows, *params)
+    def failing_insert(conn: Connection, params: Sequence[tuple[Any, ...]]) -> int:
+        original(conn, params)
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(obs_store, "insert_new", failing_insert)

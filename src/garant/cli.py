@@ -189,7 +189,15 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     demo: Annotated[bool, typer.Option(help="load the demo into an empty database first")] = True,
-    workers: Annotated[int, typer.Option(help="worker processes (intake validates in parallel)", min=1)] = 1,
+    workers: Annotated[int, typer.Option(help="API worker processes", min=1)] = 1,
+    intake_processes: Annotated[
+        int | None,
+        typer.Option(
+            help="processes behind each worker that take in observation batches "
+            "(default: one per core; 0: in the worker)",
+            min=0,
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the web UI."""
     import uvicorn
@@ -206,7 +214,10 @@ def serve(
     follower = _start_bulletin_follower() if settings.auto_bulletin else None
     # the workers leave the bulletin to the follower (services/follower.py says why)
     os.environ["GARANT_AUTO_BULLETIN"] = "0"
-    settings = replace(settings, auto_bulletin=False)
+    if intake_processes is None:
+        intake_processes = int(os.environ.get("GARANT_INTAKE_PROCESSES", os.cpu_count() or 1))
+    os.environ["GARANT_INTAKE_PROCESSES"] = str(intake_processes)  # the workers read it
+    settings = replace(settings, auto_bulletin=False, intake_processes=intake_processes)
     console.print(f"Garant on http://{host}:{port}/  (API docs: http://{host}:{port}/docs)")
     try:
         if workers > 1:

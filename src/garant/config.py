@@ -30,6 +30,9 @@ class Settings:
     `auto_bulletin` keeps the automatic bulletin up to date as writes arrive: `garant serve`
     runs it in one follower process polling the log every `bulletin_interval_s`, an app
     embedded alone runs it in a background thread after each accepted write;
+    `intake_processes` (> 0) has a served app's batches taken in by that many processes behind
+    each API worker (`api/intake_pool.py` says why; `garant serve` sets one per core), 0 in
+    the worker's own threads;
     the acoustic engine uses `acoustic_speed_ms` (or, when set, `acoustic_speed_by_hour`: 24
     speeds for 00:00 ... 23:00 UTC, as the air warms and cools through the day) and
     `acoustic_timing_sigma_s`.
@@ -47,6 +50,7 @@ class Settings:
     writes_per_minute: int = 600
     auto_bulletin: bool = True
     bulletin_interval_s: float = 1.0
+    intake_processes: int = 0
     acoustic_speed_ms: float = 343.0
     acoustic_timing_sigma_s: float = 0.025
     acoustic_speed_by_hour: tuple[float, ...] | None = None
@@ -92,6 +96,7 @@ class Settings:
             writes_per_minute=int(os.environ.get("GARANT_WRITES_PER_MINUTE", "600")),
             auto_bulletin=os.environ.get("GARANT_AUTO_BULLETIN", "1") != "0",
             bulletin_interval_s=float(os.environ.get("GARANT_BULLETIN_INTERVAL", "1")),
+            intake_processes=int(os.environ.get("GARANT_INTAKE_PROCESSES", "0")),
             acoustic_speed_ms=float(os.environ.get("GARANT_ACOUSTIC_SPEED_MS", "343")),
             acoustic_timing_sigma_s=float(os.environ.get("GARANT_ACOUSTIC_TIMING_SIGMA_S", "0.025")),
             acoustic_speed_by_hour=_hourly(os.environ.get("GARANT_ACOUSTIC_SPEED_BY_HOUR", "")),

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter
 import garant
 from garant.api import agreements, auth, events, observations, verified
 from garant.api import log as log_api
+from garant.api.intake_pool import start_pool
 from garant.api.problems import document_problems, install_problem_handlers, problem_response
 from garant.api.state import AppState
 from garant.config import Settings
@@ -44,7 +45,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
     """Sign the tree head every interval while serving, so no accepted write waits unsigned;
-    write the queued audit events at the same pace, and at shutdown."""
+    write the queued audit events at the same pace, and at shutdown. The intake processes,
+    when the settings ask for them, start before the first request and stop with the app."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -58,6 +60,7 @@ def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
                     except Exception:  # must not stop the server; the next try may work
                         logging.getLogger("garant").exception("%s failed", what)
 
+        state.intake_pool = await asyncio.to_thread(start_pool, state.settings)
         task = asyncio.create_task(loop())
         state.periodic_signing = True
         try:
@@ -65,6 +68,9 @@ def _checkpoint_loop(state: AppState) -> Callable[[FastAPI], Any]:
         finally:
             task.cancel()
             state.periodic_signing = False
+            if state.intake_pool is not None:
+                pool, state.intake_pool = state.intake_pool, None
+                await asyncio.to_thread(pool.close)
             state.flush_audit()
             state.sign_if_grown()
 

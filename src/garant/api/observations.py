@@ -22,6 +22,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from garant.api.auth import Reader, audit, require
+from garant.api.intake_pool import BatchReply
 from garant.api.problems import Problem, json_body, pointer, problem_response
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
@@ -158,16 +159,37 @@ async def post_observations(
                 }
             ],
         )
-    outcome = await run_in_threadpool(_ingest, state, items, who)
+    pool = state.intake_pool
+    if pool is None:
+        reply = await run_in_threadpool(_ingest_batch, state, items, prefix, who)
+    else:
+        del doc, items  # the pool parses the body again: cheaper than sending parsed items
+        answer = await pool.ingest(raw, bool(prefix), who)
+        if answer is None:
+            return problem_response(
+                503,
+                "the intake process taking this batch stopped; nothing of it was stored half-way. "
+                "Send it again with the same client ids",
+                kind="intake-interrupted",
+                headers={"Retry-After": "1"},
+            )
+        reply = answer
+        if reply.created:
+            await run_in_threadpool(_after_write, state)
+    return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+
+def batch_reply(outcome: BatchOutcome, prefix: Sequence[int | str]) -> BatchReply:
+    """A batch's reply: 201 (or 200, all replays) when every item was taken, 207 when some
+    were refused, a problem when all were (one kind of refusal: its status; mixed: 422)."""
     body = _batch_body(outcome, prefix)
-    if not outcome.errors:
-        return _json(body, 201 if outcome.created else 200)
-    if outcome.results:
-        return _json(body, 207)
-    statuses = {e.status for e in outcome.errors}  # one kind of refusal: its status; mixed: 422
+    if not outcome.errors or outcome.results:
+        status = (201 if outcome.created else 200) if not outcome.errors else 207
+        return BatchReply(status, orjson.dumps(body), JSON, outcome.created)
+    statuses = {e.status for e in outcome.errors}
     status = statuses.pop() if len(statuses) == 1 else 422
     detail = f"all {outcome.rejected} observations were refused; see errors for each item"
-    return problem_response(
+    problem = problem_response(
         status,
         detail,
         kind="batch-refused",
@@ -178,13 +200,24 @@ async def post_observations(
         ],
         extra={"accepted": 0, "duplicates": 0, "rejected": outcome.rejected, "results": []},
     )
+    return BatchReply(status, bytes(problem.body), str(problem.media_type), 0)
+
+
+def _ingest_batch(
+    state: AppState, items: list[Any], prefix: Sequence[int | str], who: Principal
+) -> BatchReply:
+    return batch_reply(_ingest(state, items, who), prefix)
+
+
+def _after_write(state: AppState) -> None:
+    state.after_write()
+    state.bulletin_due()
 
 
 def _ingest(state: AppState, items: list[Any], who: Principal) -> BatchOutcome:
     outcome = ingest_with_retry(state.db, items, submitter=who)
     if outcome.created:
-        state.after_write()
-        state.bulletin_due()
+        _after_write(state)
     return outcome
 
 

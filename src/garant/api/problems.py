@@ -37,6 +37,7 @@ _TITLES = {
     403: "Forbidden",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 

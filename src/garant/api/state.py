@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
+from garant.api.intake_pool import IntakePool
 from garant.api.ratelimit import RateLimiter
 from garant.config import Settings
 from garant.domain.agreement import Agreement
@@ -37,6 +38,7 @@ class AppState:
     _audit_lock: threading.Lock = field(default_factory=threading.Lock)
     _audit_flush_lock: threading.Lock = field(default_factory=threading.Lock)
     periodic_signing: bool = False  # the serving loop signs (see after_write)
+    intake_pool: IntakePool | None = None  # batches taken in by intake processes (api/intake_pool.py)
     _bulletin_pending: bool = False
     _bulletin_thread: threading.Thread | None = None
 

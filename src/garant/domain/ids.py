@@ -12,38 +12,42 @@ import os
 import threading
 import time
 
+import numpy as np
+
 _lock = threading.Lock()
 _last_ms = 0
 _counter = 0
 _MASK62 = (1 << 62) - 1
 
 
-def _stamps(n: int) -> list[tuple[int, int]]:
-    """n strictly increasing (millisecond, counter) pairs."""
+def _stamps(n: int) -> tuple[int, int]:
+    """Reserve n strictly increasing (millisecond, counter) pairs; return the first. The k-th
+    is `first` advanced by k counter steps, a full counter borrowing the next millisecond."""
     global _last_ms, _counter
-    out = []
     with _lock:
         now = time.time_ns() // 1_000_000
         if now > _last_ms:
             _last_ms, _counter = now, int.from_bytes(os.urandom(2), "big") & 0x3FF
         else:
             _counter += 1
-        for _ in range(n):
-            if _counter > 0xFFF:  # counter exhausted: borrow the next millisecond
-                _last_ms, _counter = _last_ms + 1, 0
-            out.append((_last_ms, _counter))
-            _counter += 1
-        _counter -= 1
-    return out
+        first = (_last_ms, _counter)
+        last = _counter + n - 1
+        _last_ms, _counter = _last_ms + (last >> 12), last & 0xFFF
+    return first
 
 
 def new_ids(n: int) -> list[str]:
-    rand = os.urandom(8 * n)
-    ids = []
-    for k, (ms, counter) in enumerate(_stamps(n)):
-        rand_b = int.from_bytes(rand[8 * k : 8 * k + 8], "big") & _MASK62
-        value = (ms & 0xFFFFFFFFFFFF) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
-        h = f"{value:032x}"  # str(uuid.UUID(int=value)) at a third of the cost: intake makes 10,000
-
-        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return ids
+    """n new ids, in increasing order; the fields are laid out for the whole batch in one array
+    (intake asks for 10,000 at a time)."""
+    if n <= 0:
+        return []
+    first_ms, first_counter = _stamps(n)
+    steps = np.arange(first_counter, first_counter + n, dtype=np.uint64)
+    fields = np.empty((n, 2), dtype=">u8")  # the 128 bits, big-endian, as RFC 9562 lays them out
+    fields[:, 0] = ((first_ms + (steps >> 12)) << 16) | (0x7 << 12) | (steps & 0xFFF)
+    fields[:, 1] = (np.frombuffer(os.urandom(8 * n), dtype=">u8") & _MASK62) | (0b10 << 62)
+    h = fields.tobytes().hex()
+    return [
+        f"{h[k : k + 8]}-{h[k + 8 : k + 12]}-{h[k + 12 : k + 16]}-{h[k + 16 : k + 20]}-{h[k + 20 : k + 32]}"
+        for k in range(0, 32 * n, 32)
+    ]

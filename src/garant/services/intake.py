@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ from garant.store import observations as obs_store
 from garant.store.access import visible_ids
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
-from garant.store.zorder import zkey
+from garant.store.zorder import zkey, zkeys_of
 from garant.transparency.leaves import observation_leaves
 from garant.transparency.merkle import leaf_hash
 
@@ -107,9 +107,8 @@ def validation_context(agreement: Agreement | None) -> dict[str, Any]:
     return {"weapon_classes": agreement.weapon_class_codes(), "parties": agreement.party_codes()}
 
 
-@dataclass(frozen=True)
-class _Valid:
-    index: int
+class _Valid(NamedTuple):  # a tuple: made 10,000 times a batch, a frozen dataclass cost 1.5 µs each
+    position: int  # the item's index in the batch
     obs: ObservationBase
     payload: str
     digest: str
@@ -156,6 +155,7 @@ def index_columns(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _row(v: _Valid, obs_id: str, agreement_key: str | None, now: datetime) -> dict[str, Any]:
+    """A new observation's row: the definition `_row_params` makes faster (tests check they agree)."""
     return {
         **index_columns(v.document),
         "id": obs_id,
@@ -165,6 +165,61 @@ def _row(v: _Valid, obs_id: str, agreement_key: str | None, now: datetime) -> di
         "received_at": now,
         "rel_to": sorted(set(v.document.get("rel_to", ()))),  # to `observation_rel_to`, not a column
     }
+
+
+def accepted(validated: Sequence[tuple[int, ObservationBase]]) -> list[_Valid]:
+    """Validated (position, model) pairs with their accepted form, its digest and its data."""
+    out = []
+    documents = accepted_documents([o for _, o in validated])
+    for (position, obs), document in zip(validated, documents, strict=True):
+        payload = orjson.dumps(document)
+        out.append(_Valid(position, obs, payload.decode(), sha256_hex(payload), document))
+    return out
+
+
+def _row_params(
+    dialect: str, valid: Sequence[_Valid], ids: Sequence[str], agreement_key: str | None, now: datetime
+) -> list[tuple[Any, ...]]:
+    """`obs_store.insert_params(dialect, [_row(...) ...])` of a batch, the same tuples built
+    straight from the documents: intake's hot path, where building each row's dict and then its
+    tuple cost ~15 µs of an observation's ~95 (2026-11-25). The times come from the validated
+    models (parsing them again from the document cost ~2 µs), the spatial keys in one array."""
+    sqlite = dialect == "sqlite"
+    received: Any = obs_store.sqlite_time(now) if sqlite else now
+    zkeys = zkeys_of([v.document["lon"] for v in valid], [v.document["lat"] for v in valid])
+    out = []
+    for v, obs_id, z in zip(valid, ids, zkeys, strict=True):
+        d, obs = v.document, v.obs
+        at: Any = obs.observed_at
+        until: Any = obs.observed_until
+        if sqlite:
+            at = obs_store.sqlite_time(at)
+            until = None if until is None else obs_store.sqlite_time(until)
+        get = d.get
+        out.append(
+            (
+                obs_id,
+                f"{get('nation')}/{get('client_id')}",  # client_key
+                v.digest,
+                get("kind"),
+                get("source_id"),
+                get("nation"),
+                at,
+                until,
+                get("lon"),
+                get("lat"),
+                get("location_uncertainty_m"),
+                get("reliability"),
+                get("credibility"),
+                get("releasability"),
+                get("supersedes"),
+                agreement_key,
+                v.payload,
+                received,
+                z,
+            )
+        )
+    return out
 
 
 def _validate_all(
@@ -226,10 +281,7 @@ def ingest(
             outcome.errors.append(ItemError(index, 403, obs.client_id, (FieldProblem("nation", reason),)))
             continue
         mine.append((index, obs))
-    valid = []
-    for (index, obs), document in zip(mine, accepted_documents([o for _, o in mine]), strict=True):
-        payload = orjson.dumps(document)
-        valid.append(_Valid(index, obs, payload.decode(), sha256_hex(payload), document))
+    valid = accepted(mine)
 
     # Everything that needs no lock is prepared before the write transaction: ids, rows, their
     # driver parameters, canonical leaf data and leaf hashes for every valid item (the few
@@ -238,14 +290,14 @@ def ingest(
     agreement_key = agreement.key if agreement is not None else None
     now = datetime.now(UTC)
     ids = new_ids(len(valid))
-    rows = [_row(v, obs_id, agreement_key, now) for v, obs_id in zip(valid, ids, strict=True)]
-    params = obs_store.insert_params(db.dialect, rows)
+    params = _row_params(db.dialect, valid, ids, agreement_key, now)
+    keys = [p[1] for p in params]
     leaves = observation_leaves(ids, now, agreement_key, [v.document for v in valid]) if db.logged else []
     hashes = [leaf_hash(leaf) for leaf in leaves]
     with db.write() as conn:
         # first: on PostgreSQL this queues concurrent writers (the head row is the log's sequencer)
         log = log_store.Appender.open(conn, enabled=db.logged)
-        existing = obs_store.find_by_client_ids(conn, (row["client_id"] for row in rows))
+        existing = obs_store.find_by_client_ids(conn, keys)
         wanted_parents = {v.obs.supersedes for v in valid if v.obs.supersedes}
         parents = obs_store.find_by_ids(conn, wanted_parents) if wanted_parents else {}
         if submitter is not None and parents:
@@ -254,38 +306,38 @@ def ingest(
             parents = {k: p for k, p in parents.items() if k in released}
         new: list[int] = []  # positions in `valid` to insert
         pending: dict[str, tuple[str, str]] = {}  # client key -> (id, digest) of this batch's new ones
-        for at, (v, row) in enumerate(zip(valid, rows, strict=True)):
-            cid, key = v.obs.client_id, row["client_id"]
+        for at, (v, key, obs_id) in enumerate(zip(valid, keys, ids, strict=True)):
+            cid = v.obs.client_id
             prior = existing.get(key)
             known = (prior.id, prior.content_sha256) if prior else pending.get(key)
             if known is not None:
                 if known[1] == v.digest:
-                    outcome.results.append(ItemResult(v.index, "duplicate", known[0], cid))
+                    outcome.results.append(ItemResult(v.position, "duplicate", known[0], cid))
                 else:
                     reason = f"client id {cid!r} was already used for an observation with other content"
-                    outcome.errors.append(ItemError(v.index, 409, cid, (FieldProblem("client_id", reason),)))
+                    problem = FieldProblem("client_id", reason)
+                    outcome.errors.append(ItemError(v.position, 409, cid, (problem,)))
                 continue
             parent_problem = _check_parent(v.obs, parents)
             if parent_problem is not None:
-                outcome.errors.append(ItemError(v.index, 422, cid, (parent_problem,)))
+                outcome.errors.append(ItemError(v.position, 422, cid, (parent_problem,)))
                 continue
-            pending[key] = (row["id"], v.digest)
+            pending[key] = (obs_id, v.digest)
             new.append(at)
-            outcome.results.append(ItemResult(v.index, "created", row["id"], cid))
+            outcome.results.append(ItemResult(v.position, "created", obs_id, cid))
         # one lock order for every writer, so concurrent batches on PostgreSQL cannot deadlock;
         # the leaves follow the rows, so the log's order is the table's order
-        new.sort(key=lambda at: rows[at]["client_id"])
-        new_rows = [rows[at] for at in new]
-        inserted = obs_store.insert_new(conn, new_rows, [params[at] for at in new])
-        if inserted != len(new_rows):
+        new.sort(key=keys.__getitem__)
+        inserted = obs_store.insert_new(conn, [params[at] for at in new])
+        if inserted != len(new):
             # Another writer took some client ids between our check and insert (PostgreSQL only:
             # SQLite writers are serialised). Roll back and let the caller retry cleanly.
-            raise ConcurrentIntake(f"{len(new_rows) - inserted} client ids were taken concurrently")
+            raise ConcurrentIntake(f"{len(new) - inserted} client ids were taken concurrently")
         if db.logged:
-            log.append(
-                [("observation", rows[at]["id"], leaves[at]) for at in new], [hashes[at] for at in new]
-            )
-        obs_store.insert_rel_to(conn, [(row["id"], v) for row in new_rows for v in row["rel_to"]])
+            log.append([("observation", ids[at], leaves[at]) for at in new], [hashes[at] for at in new])
+        obs_store.insert_rel_to(
+            conn, [(ids[at], n) for at in new for n in sorted(set(valid[at].document.get("rel_to", ())))]
+        )
     outcome.results.sort(key=lambda r: r.index)
     outcome.errors.sort(key=lambda e: e.index)
     return outcome

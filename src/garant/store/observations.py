@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, exists, func, literal_column, or_, select, text
@@ -61,57 +61,46 @@ def find_by_ids(conn: Connection, ids: Iterable[str]) -> dict[str, Existing]:
     return found
 
 
-_COLUMNS = [c.name for c in observations.columns if c.name != "seq"]
+COLUMNS = tuple(c.name for c in observations.columns if c.name != "seq")  # of `insert_new`'s rows
 _TIME_COLUMNS = {"observed_at", "observed_until", "received_at"}
+_ZERO = timedelta(0)
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
+def sqlite_time(value: datetime) -> str:
     """The text form SQLAlchemy's SQLite DateTime stores, so both write paths agree byte for byte."""
-    if value is None:
-        return None
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if value.utcoffset() != _ZERO:
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def insert_params(dialect: str, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """The driver parameters of `insert_new` for each row. Intake builds them before it takes
-    the write lock, so that the serialised part of a write is the database's own work."""
+    """The driver parameters of `insert_new` for rows given as dicts by column name (intake
+    builds the same tuples straight from its documents, `services.intake._row_params`)."""
     if dialect != "sqlite":
-        return [tuple(r[c] for c in _COLUMNS) for r in rows]
-    times = [i for i, c in enumerate(_COLUMNS) if c in _TIME_COLUMNS]
-    spelled: dict[datetime, str | None] = {}  # a batch shares one `received_at`: spelled once
-    params = []
-    for r in rows:
-        values = [r[c] for c in _COLUMNS]
-        for i in times:
-            value = values[i]
-            if value is not None:
-                text_form = spelled.get(value)
-                if text_form is None:
-                    text_form = spelled[value] = _sqlite_time(value)
-                values[i] = text_form
-        params.append(tuple(values))
-    return params
+        return [tuple(r[c] for c in COLUMNS) for r in rows]
+    return [
+        tuple(sqlite_time(r[c]) if c in _TIME_COLUMNS and r[c] is not None else r[c] for c in COLUMNS)
+        for r in rows
+    ]
 
 
-def insert_new(
-    conn: Connection, rows: Sequence[dict[str, Any]], params: Sequence[tuple[Any, ...]] | None = None
-) -> int:
-    """Insert rows, skipping client ids that exist already; return how many were inserted.
+def insert_new(conn: Connection, params: Sequence[tuple[Any, ...]]) -> int:
+    """Insert rows (driver parameters in `COLUMNS` order, from `insert_params`), skipping
+    client ids that exist already; return how many were inserted.
 
     Goes straight to the driver's `executemany`: the rows are already validated and this is
     the hot path of intake (SQLAlchemy's per-row parameter processing cost more than SQLite).
-    `params`: the rows' `insert_params`, when the caller made them beforehand.
+    Intake builds the parameters before it takes the write lock, so that the serialised part
+    of a write is the database's own work.
     """
-    if not rows:
+    if not params:
         return 0
     sqlite_dialect = conn.dialect.name == "sqlite"
     mark = "?" if sqlite_dialect else "%s"
     sql = (
-        f"INSERT INTO observations ({', '.join(_COLUMNS)}) VALUES ({', '.join([mark] * len(_COLUMNS))}) "
+        f"INSERT INTO observations ({', '.join(COLUMNS)}) VALUES ({', '.join([mark] * len(COLUMNS))}) "
         "ON CONFLICT (client_id) DO NOTHING"
     )
-    if params is None:
-        params = insert_params(conn.dialect.name, rows)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql, params)

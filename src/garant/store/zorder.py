@@ -16,6 +16,10 @@ its GiST index on `point(lon, lat)`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
+
 BITS = 16
 CELLS = 1 << BITS
 MAX_RANGES = 32  # a box becomes at most about this many ranges (a little more area, fewer probes)
@@ -39,6 +43,30 @@ def _interleave(x: int, y: int) -> int:
 
 def zkey(lon: float, lat: float) -> int:
     return _interleave(_cell(lon, -180.0, 360.0), _cell(lat, -90.0, 180.0))
+
+
+def _spread_array(v: np.ndarray) -> np.ndarray:
+    v = (v | (v << 8)) & 0x00FF00FF
+    v = (v | (v << 4)) & 0x0F0F0F0F
+    v = (v | (v << 2)) & 0x33333333
+    spread: np.ndarray = (v | (v << 1)) & 0x55555555
+    return spread
+
+
+def _cells(values: Sequence[float], low: float, span: float) -> np.ndarray:
+    # the same IEEE operations as `_cell`; astype truncates toward zero as int() does
+    scaled = (np.asarray(values, dtype=np.float64) - low) / span * CELLS
+    cells: np.ndarray = np.clip(scaled.astype(np.int64), 0, CELLS - 1)
+    return cells
+
+
+def zkeys_of(lons: Sequence[float], lats: Sequence[float]) -> list[int]:
+    """`zkey` of many points at once (intake's batches): equal to it point by point."""
+    if not lons:
+        return []
+    keys = _spread_array(_cells(lons, -180.0, 360.0)) | (_spread_array(_cells(lats, -90.0, 180.0)) << 1)
+    out: list[int] = keys.tolist()
+    return out
 
 
 def box_ranges(
