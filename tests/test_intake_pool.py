@@ -30,6 +30,7 @@ from .conftest import make_principal
 from .factories import make
 
 PROBLEM = "application/problem+json"
+JSON = "application/json"
 
 
 def _client(db: Database, folder: Path, processes: int, user: str) -> TestClient:
@@ -61,6 +62,8 @@ def _shape(body: dict[str, Any], prefix: str) -> Any:
     """A reply with what must differ between two stores (ids, the client ids' prefix) masked."""
     for r in body.get("results", []):
         r["id"] = "*"
+    if body.get("type") == "Feature":
+        body["id"] = body["properties"]["id"] = body["properties"]["received_at"] = "*"
     return json.loads(json.dumps(body).replace(f"{prefix}-", "*-"))
 
 
@@ -82,10 +85,18 @@ def test_the_pool_answers_as_the_workers_thread_does(
                 {"observations": items},
                 [conflict],
                 [items[17]],
+                [],
+                {"observations": {"not": "a list"}},
+                [items[0]] * 10_001,
+                b'[{"kind": "crater",',
+                {**items[0], "client_id": f"{name}-single"},  # one observation: the worker's own
             ]
             out = []
             for body in sent:
-                r = client.post("/api/v1/observations", json=body)
+                if isinstance(body, bytes):
+                    r = client.post("/api/v1/observations", content=body, headers={"content-type": JSON})
+                else:
+                    r = client.post("/api/v1/observations", json=body)
                 out.append((r.status_code, r.headers["content-type"], _shape(r.json(), name)))
             replies[name] = out
             first, again = out[0][2], out[1][2]
@@ -93,14 +104,23 @@ def test_the_pool_answers_as_the_workers_thread_does(
             assert (again["accepted"], again["duplicates"]) == (0, 9997)
         assert replies["pool"] == replies["thread"]
         statuses = [(s, t) for s, t, _ in replies["pool"]]
-        json = "application/json"
-        assert statuses == [(207, json), (207, json), (409, PROBLEM), (422, PROBLEM)]
+        assert statuses == [
+            (207, JSON),
+            (207, JSON),
+            (409, PROBLEM),
+            (422, PROBLEM),
+            (422, PROBLEM),
+            (422, PROBLEM),
+            (413, PROBLEM),
+            (400, PROBLEM),
+            (201, "application/geo+json"),
+        ]
     with loaded_db.read() as conn:
         for name in ("pool", "thread"):
             stored = conn.execute(
                 text("SELECT count(*) FROM observations WHERE client_id LIKE :p"), {"p": f"US/{name}-%"}
             )
-            assert stored.scalar_one() == 9997
+            assert stored.scalar_one() == 9997 + 1  # the batch's good items and the single one
 
 
 def _cpu_s(pid: int) -> float:

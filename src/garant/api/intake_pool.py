@@ -1,16 +1,18 @@
-"""Intake processes behind the API workers: a batch's CPU work reaches every core, whichever
-worker accepted its connection.
+"""Intake processes behind the API workers: a batch's CPU work reaches every core, whichever worker
+accepted its connection.
 
 Why: uvicorn's workers share one listening socket, and the kernel gives each keep-alive
-connection to one worker for its whole life — often both of two senders' connections to the
-same worker (6 of 11 instrumented benchmark runs, 2026-11-25). That worker then parsed,
-validated and wrote both senders' batches on one core while the other core idled: those runs
-were 1-worker runs. Here the worker only reads the body, checks its shape and limits, and hands
-the bytes to a pool of processes (`GARANT_INTAKE_PROCESSES`, `garant serve` defaults to one per
-core); the pool parses, validates, writes under the store's writer lock and returns the reply's
-bytes. The standard library's `ProcessPoolExecutor` does the pooling; what is Garant's is only
-what crosses the pipe: the body's bytes and the caller going in, a finished reply coming out
-(pickling 10,000 parsed items or results each way costs more than parsing twice).
+connection to one worker for its whole life — often both of two senders' connections to the same
+worker (6 of 11 instrumented benchmark runs, 2026-11-25). That worker then parsed, validated and
+wrote both senders' batches on one core while the other core idled: those runs were 1-worker
+runs. Here the worker only reads the body (checking its declared size) and hands the bytes to a
+pool of processes (`GARANT_INTAKE_PROCESSES`, `garant serve` defaults to one per core); the pool
+parses, checks the batch's shape and limits, validates, writes under the store's writer lock and
+returns the reply's bytes. A single observation comes back to the worker, which answers it with
+the stored record. The standard library's `ProcessPoolExecutor` does the pooling; what is
+Garant's is only what crosses the pipe: the body's bytes and the caller going in, a finished
+reply coming out (10,000 parsed items or results pickled each way would cost more than the
+parsing they save).
 
 A pool process that dies mid-batch (killed, out of memory) leaves nothing half-written — its
 transaction rolls back — so the request answers 503 and the pool is replaced; the sender retries
@@ -26,8 +28,6 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-
-import orjson
 
 from garant.config import Settings
 from garant.domain.access import Principal
@@ -63,16 +63,27 @@ def _ready() -> int:
     return os.getpid()
 
 
-def ingest_body(raw: bytes, wrapped: bool, who: Principal) -> BatchReply:
-    """In a pool process: the body the worker checked (`wrapped`: `{"observations": [...]}`),
-    taken in as the worker would have, and its reply."""
-    from garant.api.observations import batch_reply  # the HTTP shapes live with the route
+def ingest_body(raw: bytes, who: Principal, max_batch: int, path: str) -> BatchReply | None:
+    """In a pool process: a request body taken in as the worker's thread would, and its reply
+    (a problem document for a body that is not a batch); None when the body is a single
+    observation, which the worker answers itself (its reply reads the record back)."""
+    from garant.api.observations import batch_of, batch_reply  # the HTTP shapes live with the route
+    from garant.api.problems import Problem, json_body, problem_response
 
     assert _DB is not None, "pool process not started"
-    doc = orjson.loads(raw)
-    items = doc["observations"] if wrapped else doc
-    outcome = ingest_with_retry(_DB, items, submitter=who)
-    return batch_reply(outcome, ["observations"] if wrapped else [])
+    try:
+        found = batch_of(json_body(raw), max_batch)
+    except Problem as exc:
+        problem = problem_response(exc.status, exc.detail, kind=exc.kind, errors=exc.errors, instance=path)
+        return BatchReply(exc.status, bytes(problem.body), str(problem.media_type), 0)
+    if found is None:
+        return None
+    items, prefix = found
+    return batch_reply(ingest_with_retry(_DB, items, submitter=who), prefix)
+
+
+class IntakeInterrupted(Exception):
+    """The process taking a batch died before answering; its transaction rolled back."""
 
 
 class IntakePool:
@@ -111,18 +122,19 @@ class IntakePool:
         with self._lock:
             return bool(self._executor._broken)
 
-    async def ingest(self, raw: bytes, wrapped: bool, who: Principal) -> BatchReply | None:
-        """The batch's reply; None when the process taking it died (the pool is replaced)."""
+    async def ingest(self, raw: bytes, who: Principal, max_batch: int, path: str) -> BatchReply | None:
+        """`ingest_body` in a pool process; `IntakeInterrupted` when that process died (the
+        pool is then replaced for the next batch)."""
         with self._lock:
             executor = self._executor
         try:
-            return await asyncio.wrap_future(executor.submit(ingest_body, raw, wrapped, who))
-        except BrokenProcessPool:
+            return await asyncio.wrap_future(executor.submit(ingest_body, raw, who, max_batch, path))
+        except BrokenProcessPool as exc:
             with self._lock:
                 if self._executor is executor:
                     self._executor = self._new_executor()
             executor.shutdown(wait=False, cancel_futures=True)
-            return None
+            raise IntakeInterrupted(str(exc)) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from garant.api.auth import Reader, audit, require
-from garant.api.intake_pool import BatchReply
+from garant.api.intake_pool import BatchReply, IntakeInterrupted
 from garant.api.problems import Problem, json_body, pointer, problem_response
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
@@ -133,20 +133,45 @@ async def post_observations(
     raw = await request.body()
     if len(raw) > limit:
         raise Problem(413, f"body of {len(raw)} bytes exceeds the limit of {limit} bytes")
+    pool = state.intake_pool
+    if pool is not None:  # the body goes to the pool unparsed: parsing 10,000 items here cost more
+        try:
+            reply = await pool.ingest(raw, who, state.settings.max_batch, request.url.path)
+        except IntakeInterrupted:
+            return problem_response(
+                503,
+                "the intake process taking this batch stopped; nothing of it was stored half-way. "
+                "Send it again with the same client ids",
+                kind="intake-interrupted",
+                headers={"Retry-After": "1"},
+            )
+        if reply is not None:
+            if reply.created:
+                await run_in_threadpool(_after_write, state)
+            return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
     doc = json_body(raw)
-    if isinstance(doc, dict) and "observations" not in doc:
+    found = batch_of(doc, state.settings.max_batch)
+    if found is None:
         return await run_in_threadpool(_post_single, state, doc, who)
-    items, prefix = (doc["observations"], ["observations"]) if isinstance(doc, dict) else (doc, [])
+    reply = await run_in_threadpool(_ingest_batch, state, *found, who)
+    return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+
+
+def batch_of(doc: Any, max_batch: int) -> tuple[list[Any], list[int | str]] | None:
+    """A batch body's items and the pointer prefix of their errors; None when the body is one
+    observation; a problem when it is neither, too large or empty."""
+    if isinstance(doc, dict) and "observations" not in doc:
+        return None
+    prefix: list[int | str] = ["observations"] if isinstance(doc, dict) else []
+    items = doc["observations"] if isinstance(doc, dict) else doc
     if not isinstance(items, list):
         raise Problem(
             422,
             'expected an observation object, an array of them, or {"observations": [...]}',
             errors=[{"pointer": pointer(prefix), "field": "observations", "reason": "must be an array"}],
         )
-    if len(items) > state.settings.max_batch:
-        raise Problem(
-            413, f"batch of {len(items)} exceeds the limit of {state.settings.max_batch} observations"
-        )
+    if len(items) > max_batch:
+        raise Problem(413, f"batch of {len(items)} exceeds the limit of {max_batch} observations")
     if not items:
         raise Problem(
             422,
@@ -159,24 +184,7 @@ async def post_observations(
                 }
             ],
         )
-    pool = state.intake_pool
-    if pool is None:
-        reply = await run_in_threadpool(_ingest_batch, state, items, prefix, who)
-    else:
-        del doc, items  # the pool parses the body again: cheaper than sending parsed items
-        answer = await pool.ingest(raw, bool(prefix), who)
-        if answer is None:
-            return problem_response(
-                503,
-                "the intake process taking this batch stopped; nothing of it was stored half-way. "
-                "Send it again with the same client ids",
-                kind="intake-interrupted",
-                headers={"Retry-After": "1"},
-            )
-        reply = answer
-        if reply.created:
-            await run_in_threadpool(_after_write, state)
-    return Response(reply.body, status_code=reply.status, media_type=reply.media_type)
+    return items, prefix
 
 
 def batch_reply(outcome: BatchOutcome, prefix: Sequence[int | str]) -> BatchReply:
