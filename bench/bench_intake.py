@@ -3,14 +3,14 @@
 Each path writes the same rows into the same schema (a fresh migrated SQLite file each, WAL,
 synchronous=FULL). The raw path is the floor of what the database can do: rows prepared in
 advance (with their Z-order spatial key), one `executemany` per 10,000 in one transaction, no
-validation. The HTTP path runs a real `garant serve` on loopback, as shipped (its bulletin
-follower beside the workers, paced to hold back during a burst), and posts batches of 10,000
-with httpx, as a sensor network's service account; one more 2-worker run then waits for the
-follower to have the bulletin up to date, and reports how long that took after the last batch.
-`garant ingest` and the two-worker HTTP path also run with the transparency log off
-(GARANT_UNLOGGED_BENCHMARK=1, the same code otherwise) to show what the log costs; the HTTP
-pair runs three times, alternating, and the medians are compared (on this 2-core machine
-single runs vary by ±20 %).
+validation. The HTTP path runs a real `garant serve` on loopback, as shipped (its intake
+processes behind the workers, its bulletin follower beside them, paced to hold back during a
+burst), and posts batches of 10,000 with httpx, as a sensor network's service account; one more
+2-worker run then waits for the follower to have the bulletin up to date, and reports how long
+that took after the last batch. `garant ingest` and the two-worker HTTP path also run with the
+transparency log off (GARANT_UNLOGGED_BENCHMARK=1, the same code otherwise) to show what the log
+costs; the HTTP pair runs three times, alternating, and the medians are compared (on this 2-core
+machine single runs vary by ±20 %).
 """
 
 from __future__ import annotations
