@@ -149,6 +149,47 @@ def _bulletin_lag(db_file: Path, limit_s: float) -> float | None:
     return None
 
 
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds used so far by a process and all its descendants (Linux `/proc`)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return total
+
+
+def _settle(pid: int, quiet_s: float = 1.0, limit_s: float = 60.0) -> None:
+    """Wait until a started server has finished starting: its workers, their intake processes
+    and the follower import and open the store for a few CPU seconds after the first worker
+    answers, and a run started then measures the start-up, not intake (a server runs for days).
+    Settled: the whole process tree used under 5 % of a core over `quiet_s`."""
+    if not os.path.isdir("/proc"):  # pragma: no cover - not Linux
+        time.sleep(5.0)
+        return
+    deadline = time.monotonic() + limit_s
+    last = _tree_cpu_s(pid)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = _tree_cpu_s(pid)
+        if now - last < 0.05 * quiet_s:
+            return
+        last = now
+
+
 def http_batch(
     items: list[dict[str, Any]],
     folder: Path,
@@ -209,7 +250,7 @@ def http_batch(
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        time.sleep(0.5 * workers)  # let every worker finish starting
+        _settle(server.pid)
         threads = [threading.Thread(target=post_all) for _ in range(clients)]
         t0 = time.perf_counter()
         for t in threads:

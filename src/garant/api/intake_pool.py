@@ -52,6 +52,7 @@ _DB: Database | None = None  # the pool process's own connection pool, opened on
 def _start_process(settings: Settings) -> None:
     """Run once in each pool process: open the store as the API does, tune the collector."""
     global _DB
+    import garant.api.observations  # noqa: F401  # imported at start, not by the first batch
     from garant.runtime import tune_gc_for_throughput
 
     _DB = open_database(settings.database_url)
