@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -33,3 +35,16 @@ def test_serve_loads_the_demo_once_and_serves_map_and_api(tmp_path: Path) -> Non
         expected = "demo loaded: paris-2026-demo@1" if attempt == 0 else "database not empty: demo not loaded"
         assert expected in out, out
         assert f"{base}/" in out
+
+
+def test_the_command_line_starts_without_the_numeric_engines() -> None:
+    """Every process `garant serve` starts (its workers, their intake processes, the follower)
+    imports the command line's module first, as does every `garant` command: the simulator, the
+    scorer and the acoustic engine (SciPy, Numba) are imported by the commands that run them."""
+    code = (
+        "import sys, garant.cli; "
+        "print(','.join(m for m in ('scipy', 'numba', 'garant.verify.acoustic', 'garant.sim.run', "
+        "'garant.evaluation.score', 'garant.services.verification') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

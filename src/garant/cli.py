@@ -24,7 +24,6 @@ from garant.runtime import throughput_gc, tune_gc_for_throughput
 from garant.services.agreements import AgreementFileError, load_agreement_file
 from garant.services.bulk import FileIngestResult, ingest_file
 from garant.services.checkpoints import SIGNER_FILE, Checkpointer, ensure_signer
-from garant.services.demo import load_demo
 from garant.services.formats import FORMATS, detect_format
 from garant.store.agreements import AgreementVersionConflict, current_agreement, list_agreements
 from garant.store.db import Database, migrate, open_database
@@ -180,6 +179,8 @@ def ingest(
 def demo_load() -> None:
     """Load the demo agreement and observations (only into an empty database)."""
     db = _db()
+    from garant.services.demo import load_demo  # the pipeline and SciPy: imported when run
+
     console.print(load_demo(db))
     _sign(db)
 
@@ -208,6 +209,8 @@ def serve(
     db = open_database(settings.database_url)
     migrate(db)
     if demo:
+        from garant.services.demo import load_demo
+
         console.print(load_demo(db))
     # before any worker starts: one key for all, and a checkpoint over what is already stored
     Checkpointer.for_settings(settings, db).sign_now()

@@ -11,10 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from garant.evaluation.score import EvalOptions, evaluate
-from garant.evaluation.tables import EventFileError
 from garant.services.agreements import AgreementFileError
-from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario, shipped_scenarios
 
 console = Console()
@@ -32,6 +29,8 @@ def sim(
     ] = None,
 ) -> None:
     """Simulate a scenario: observations in intake format, the acoustic network, and the truth."""
+    from garant.sim.run import run_scenario  # here: with SciPy, 1 s of every command's start
+
     try:
         sc, path = load_scenario(scenario, seed)
     except AgreementFileError as exc:
@@ -93,6 +92,9 @@ def eval_command(
 ) -> None:
     """Score events against a simulation's truth: F1, location error vs the Cramér–Rao bound,
     ellipse coverage, attribution calibration, classification by provision, false allegations."""
+    from garant.evaluation.score import EvalOptions, evaluate  # SciPy: imported when run
+    from garant.evaluation.tables import EventFileError
+
     if level not in ("incident", "blast"):
         typer.echo("--level must be incident or blast", err=True)
         raise typer.Exit(2)

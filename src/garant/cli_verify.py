@@ -10,9 +10,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from garant.verify.acoustic import AssociationParams, Network, associate
-from garant.verify.files import InputFileError, read_detections, read_stations, write_events
-
 console = Console()
 
 
@@ -40,6 +37,9 @@ def associate_command(
     min_stations: Annotated[int, typer.Option(help="fewest sensors that make an event", min=3)] = 5,
 ) -> None:
     """Associate acoustic detections into located events with 95% error ellipses."""
+    from garant.verify.acoustic import AssociationParams, Network, associate  # Numba, SciPy: when run
+    from garant.verify.files import InputFileError, read_detections, read_stations, write_events
+
     try:
         st = read_stations(stations)
         det = read_detections(detections, st)
