@@ -185,3 +185,17 @@ def test_the_server_locates_a_burst_from_the_stored_arrivals_and_keeps_it_on_a_r
     with db.read() as conn:
         fire = conn.execute(select(events.c.id, events.c.revision).where(events.c.kind == "fire")).all()
     assert [(r.id, r.revision) for r in fire] == [(row.id, row.revision)]
+
+
+def test_a_burst_whose_lags_hardly_fix_a_place_is_not_located() -> None:
+    """Three sensors almost in line with a rifleman 5 km beyond the last: every lag is nearly the
+    sensors' spacing over the speed of sound, whatever the range, so the fit runs off along the
+    line (without the rule: 358 km away, a 95% ellipse of 189,000 km). A place no better known
+    than the sensors' own spread is no location; its arrivals stay loose."""
+    rng = np.random.default_rng(3)
+    sx, sy = np.array([0.0, 1_500.0, 3_000.0]), np.array([0.0, 10.0, -10.0])
+    times = 100.0 + np.cumsum(rng.uniform(0.15, 0.45, 40))
+    d = np.hypot(sx - 8_000.0, sy - 60.0)
+    station = np.repeat(np.arange(3), 40)
+    t = np.concatenate([times + d[s] / C + rng.normal(0.0, SIGMA, 40) for s in range(3)])
+    assert len(locate_bursts(sx, sy, station, t, None, BurstParams(speed_ms=C, timing_sigma_s=SIGMA))) == 0

@@ -33,6 +33,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from garant.verify._kernels import CHI2_95
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -357,6 +359,11 @@ def _fit(
     if dof > 0:
         cov *= max(1.0, chi2 / dof)
     if not np.all(np.isfinite(cov)) or cov[0, 0] <= 0 or cov[1, 1] <= 0:
+        return None
+    # lags that hardly constrain the place (sensors nearly in line with it, or a lag one shot
+    # off that the fit bends to) give an ellipse wider than the sensors that heard it are apart:
+    # that is no location (on the armed-attack day one burst came out 69,000 km long)
+    if CHI2_95 * math.sqrt(float(np.linalg.eigvalsh(cov)[-1])) > PAIR_M:
         return None
     return float(best.x[0]), float(best.x[1]), cov
 
