@@ -188,6 +188,7 @@ def _settle(pid: int, quiet_s: float = 1.0, limit_s: float = 60.0) -> None:
         if now - last < 0.05 * quiet_s:
             return
         last = now
+    print(f"server {pid} still busy after {limit_s:.0f} s: the run includes its start-up", file=sys.stderr)
 
 
 def http_batch(

@@ -184,7 +184,8 @@ def _row_params(
     """`obs_store.insert_params(dialect, [_row(...) ...])` of a batch, the same tuples built
     straight from the documents: intake's hot path, where building each row's dict and then its
     tuple cost ~15 µs of an observation's ~95 (2026-11-25). The times come from the validated
-    models (parsing them again from the document cost ~2 µs), the spatial keys in one array."""
+    models (parsing them again from the document cost ~2 µs), the start times' SQLite text and
+    the spatial keys each in one array call."""
     sqlite = dialect == "sqlite"
     received: Any = obs_store.sqlite_time(now) if sqlite else now
     zkeys = zkeys_of([v.document["lon"] for v in valid], [v.document["lat"] for v in valid])

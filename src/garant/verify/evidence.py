@@ -22,11 +22,12 @@ import numpy.typing as npt
 import pyproj
 
 from garant.geo.engine import Geography
+from garant.verify._kernels import CHI2_95
 from garant.verify.bursts import BurstParams, locate_bursts
 
 FloatArray = npt.NDArray[np.float64]
 GEOD = pyproj.Geod(ellps="WGS84")
-SIGMA_PER_95 = 1.0 / math.sqrt(-2.0 * math.log(0.05))  # a 2-D 95% radius in standard deviations
+SIGMA_PER_95 = 1.0 / CHI2_95  # a 2-D 95% radius in standard deviations
 SIGHTING_BEARING_SIGMA_DEG = 5.0  # a monitor's bearing by compass and eye
 FLIGHT_DIRECTION_SIGMA_DEG = 15.0  # a projectile's direction of flight, judged by eye
 DEFAULT_RAY_SIGMA_DEG = 15.0  # a crater's azimuth of origin when the analyst states none
