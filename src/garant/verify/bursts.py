@@ -15,7 +15,11 @@ cut into runs (at gaps over `RUN_GAP_S`); runs at sensors within `PAIR_M` of eac
 overlap in time (allowing the travel time between them) are compared; linked runs form
 components (SciPy's connected components). A component with runs at three sensors or more, at
 an automatic weapon's cadence, is placed by scanning the hyperbolae of its strongest lags and
-refined by `scipy.optimize.least_squares`. The covariance is the fit's, inflated by the
+refined by `scipy.optimize.least_squares`. Where a sensor is an array, the bearings of its
+arrivals count in the scan as the lags' coincidences do (arrivals pointing at the place) and
+their mean enters the fit: a bearing and one lag fix a point, so a burst heard by two sensors
+is placed when one of them is an array, and a bearing tells the two crossings of three
+sensors' hyperbolae apart. The covariance is the fit's, inflated by the
 reduced chi-square when the lags disagree more than their stated precision (and by the
 interval between shots when no lag checks another). Details in docs/verification.md. Why by
 hand: no library associates repeated-shot streams; the optimisation and the graph are SciPy's.
@@ -46,6 +50,7 @@ STRONG_PARTNERS = 2  # runs paired with the loudest whose hyperbolae are scanned
 HYPERBOLA_STEPS = 4_000  # directions from the reference: a few metres apart at 6 km
 MAX_RUN = 400  # arrivals in a run at most
 MAX_SHOT_INTERVAL_S = 1.0  # median interval of a burst's arrivals where most are heard
+BEARING_FLOOR_DEG = 1.0  # a bearing's mean is no better than this (site effects, wind across)
 
 
 @dataclass(frozen=True)
@@ -78,9 +83,28 @@ class _Run:
     idx: IntArray  # arrival indices, time-sorted
     t: FloatArray
     loudness: float  # median amplitude, else the number of arrivals: the nearer, the louder
+    az: FloatArray  # each arrival's grid azimuth (radians) if the sensor is an array, else NaN
+    az_sigma: float  # one azimuth's standard deviation (radians); NaN for a single sensor
+
+    @property
+    def is_array(self) -> bool:
+        return math.isfinite(self.az_sigma)
+
+    def pointing(self, ox: float, oy: float, px: FloatArray, py: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """For each point, how many arrivals' azimuths point at it (within 2 sigma) and the angle
+        (radians) from the sensor at (ox, oy) to it."""
+        to = np.arctan2(np.asarray(px) - ox, np.asarray(py) - oy)
+        off = np.abs(_wrap(self.az[None, :] - to[:, None]))
+        return np.sum(off <= 2.0 * self.az_sigma, axis=1).astype(np.float64), to
 
 
-def _runs(station: IntArray, t: FloatArray, amplitude: FloatArray) -> list[_Run]:
+def _wrap(a: FloatArray) -> FloatArray:
+    return np.asarray(np.mod(a + math.pi, 2.0 * math.pi) - math.pi)
+
+
+def _runs(
+    station: IntArray, t: FloatArray, amplitude: FloatArray, az: FloatArray, az_sigma: FloatArray
+) -> list[_Run]:
     order = np.lexsort((t, station))
     s, ts = station[order], t[order]
     cut = np.flatnonzero((np.diff(s) != 0) | (np.diff(ts) > RUN_GAP_S)) + 1
@@ -95,7 +119,10 @@ def _runs(station: IntArray, t: FloatArray, amplitude: FloatArray) -> list[_Run]
             amp = amplitude[order[lo:hi]]
             amp = amp[np.isfinite(amp) & (amp > 0)]
             loud = float(np.median(amp)) if len(amp) else float(hi - lo)
-            out.append(_Run(int(s[lo]), order[lo:hi], ts[lo:hi], loud))
+            a, sig = az[order[lo:hi]], az_sigma[order[lo:hi]]
+            has = np.isfinite(a) & np.isfinite(sig) & (sig > 0)
+            sigma = float(np.median(sig[has])) if has.sum() >= MIN_RUN else math.nan
+            out.append(_Run(int(s[lo]), order[lo:hi], ts[lo:hi], loud, np.where(has, a, np.nan), sigma))
     return out
 
 
@@ -163,16 +190,22 @@ def locate_bursts(
     t: FloatArray,
     amplitude: FloatArray | None = None,
     params: BurstParams | None = None,
+    azimuth_deg: FloatArray | None = None,
+    azimuth_sigma_deg: FloatArray | None = None,
 ) -> Bursts:
-    """Arrivals (station index into `sx`/`sy`, time in seconds, amplitude if measured) ->
+    """Arrivals (station index into `sx`/`sy`, time in seconds, amplitude if measured, grid
+    azimuth and its standard deviation in degrees where the sensor is an array, else NaN) ->
     located bursts."""
     p = params or BurstParams()
     c = p.speed_ms
     tol = 2.0 * p.timing_sigma_s * math.sqrt(2.0)
     t = np.asarray(t, dtype=np.float64)
     amp = np.full(len(t), np.nan) if amplitude is None else np.asarray(amplitude, dtype=np.float64)
-    runs = _runs(np.asarray(station, dtype=np.int64), t, amp)
-    if len(runs) < p.min_stations:
+    nan = np.full(len(t), np.nan)
+    az = nan if azimuth_deg is None else np.radians(np.asarray(azimuth_deg, dtype=np.float64))
+    az_sigma = nan if azimuth_sigma_deg is None else np.radians(np.asarray(azimuth_sigma_deg, np.float64))
+    runs = _runs(np.asarray(station, dtype=np.int64), t, amp, az, az_sigma)
+    if len(runs) < 2:
         return _empty()
     rs = np.array([r.station for r in runs])
     start = np.array([r.t[0] for r in runs])
@@ -199,7 +232,10 @@ def locate_bursts(
     for key, pair in pairs.items():
         by_comp.setdefault(int(label[key[0]]), {})[key] = pair
     for mine in by_comp.values():
-        if len({int(rs[r]) for key in mine for r in key}) < p.min_stations:
+        in_comp = {r for key in mine for r in key}
+        # two sensors suffice when one of them is an array: a bearing and a lag fix a point
+        enough = p.min_stations - (1 if any(runs[r].is_array for r in in_comp) else 0)
+        if len({int(rs[r]) for r in in_comp}) < max(2, enough):
             continue
         # an automatic weapon's cadence, at the sensor that heard most of it; a barrage's rounds
         # left over by the associator come seconds apart, and are the associator's to place
@@ -258,14 +294,18 @@ def _locate(
     a_st = np.array([rs[i] for (i, _), _ in items])
     b_st = np.array([rs[j] for (_, j), _ in items])
 
+    arrays = [m for m in members.tolist() if runs[m].is_array]
+
     def score(px: FloatArray, py: FloatArray) -> FloatArray:
         lag = (
             np.hypot(px[:, None] - sx[b_st], py[:, None] - sy[b_st])
             - np.hypot(px[:, None] - sx[a_st], py[:, None] - sy[a_st])
         ) / c
-        return np.asarray(
-            sum(_count_at(pair.diffs, lag[:, k], tol) for k, (_, pair) in enumerate(items)), dtype=np.float64
-        )
+        total = sum(_count_at(pair.diffs, lag[:, k], tol) for k, (_, pair) in enumerate(items))
+        # an array's arrivals that point at the place count as a lag's coincidences do
+        for m in arrays:
+            total = total + runs[m].pointing(sx[rs[m]], sy[rs[m]], px, py)[0]
+        return np.asarray(total, dtype=np.float64)
 
     # along the hyperbola that each lag peak of the reference with its strongest partners draws
     # (a weak pair may not show its true lag as a peak; a strong one does), every point is scored
@@ -317,36 +357,60 @@ def _locate(
     if not edges:
         return None
     e = np.array(edges)
-    if len(e) <= 2:
-        # no pair checks another: a lag may be one shot off (the rhythm repeats), which no fit
+    used = np.unique(e[:, :2].astype(np.int64))
+    # each array's mean bearing of the arrivals that point at the best point
+    bearings = []
+    for m in arrays:
+        if m not in used:
+            continue
+        hits, to = runs[m].pointing(sx[rs[m]], sy[rs[m]], np.array([best[0]]), np.array([best[1]]))
+        if hits[0] < MIN_COINCIDENCES:
+            continue
+        a = runs[m].az[np.abs(_wrap(runs[m].az - to[0])) <= 2.0 * runs[m].az_sigma]
+        mean = math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean()))
+        sigma = max(runs[m].az_sigma / math.sqrt(len(a)), math.radians(BEARING_FLOOR_DEG))
+        bearings.append((float(rs[m]), mean, sigma))
+    b = np.array(bearings).reshape(-1, 3)
+    if len(e) + len(b) <= 2:
+        # nothing checks another: a lag may be one shot off (the rhythm repeats), which no fit
         # shows, so each lag carries half the shooter's interval between shots as well
         e[:, 3] = np.hypot(e[:, 3], 0.5 * float(np.median(np.diff(runs[ref].t))))
-    used = np.unique(e[:, :2].astype(np.int64))
-    if len(np.unique(rs[used])) < p.min_stations:
+    # sensors less one (the lags) plus the bearings: two measurements at least for two unknowns,
+    # and as many as min_stations sensors would give
+    if len(np.unique(rs[used])) - 1 + len(b) < max(2, p.min_stations - 1):
         return None
-    fit = _fit(sx, sy, rs, e, c, best)
+    fit = _fit(sx, sy, rs, e, c, best, b)
     if fit is None:
         return None
     return fit[0], fit[1], fit[2], used
 
 
 def _fit(
-    sx: FloatArray, sy: FloatArray, rs: IntArray, edges: FloatArray, c: float, start: tuple[float, float]
+    sx: FloatArray,
+    sy: FloatArray,
+    rs: IntArray,
+    edges: FloatArray,
+    c: float,
+    start: tuple[float, float],
+    bearings: FloatArray,
 ) -> tuple[float, float, FloatArray] | None:
-    """Least squares on the lags: lag = (|p - s_b| - |p - s_a|) / c, each with its sigma."""
+    """Least squares on the lags, lag = (|p - s_b| - |p - s_a|) / c, and on the arrays' bearings
+    (rows of station, grid azimuth and sigma in radians), each with its sigma."""
     a = rs[edges[:, 0].astype(int)]
     b = rs[edges[:, 1].astype(int)]
     lag, sigma = edges[:, 2], edges[:, 3]
+    at = bearings[:, 0].astype(int)
 
     def residuals(v: FloatArray) -> FloatArray:
         ra = np.hypot(v[0] - sx[a], v[1] - sy[a])
         rb = np.hypot(v[0] - sx[b], v[1] - sy[b])
-        return np.asarray(((rb - ra) / c - lag) / sigma, dtype=np.float64)
+        to = np.arctan2(v[0] - sx[at], v[1] - sy[at])
+        return np.concatenate([((rb - ra) / c - lag) / sigma, _wrap(to - bearings[:, 1]) / bearings[:, 2]])
 
     best = least_squares(residuals, np.array(start), method="lm", x_scale=1_000.0)
     if not best.success:
         return None
-    dof = len(lag) - 2
+    dof = len(lag) + len(bearings) - 2
     chi2 = 2.0 * float(best.cost)
     # with no redundancy there is nothing to check the lags against
     if dof > 0 and chi2 / dof > 9.0:

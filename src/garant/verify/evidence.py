@@ -30,6 +30,7 @@ GEOD = pyproj.Geod(ellps="WGS84")
 SIGMA_PER_95 = 1.0 / CHI2_95  # a 2-D 95% radius in standard deviations
 SIGHTING_BEARING_SIGMA_DEG = 5.0  # a monitor's bearing by compass and eye
 FLIGHT_DIRECTION_SIGMA_DEG = 15.0  # a projectile's direction of flight, judged by eye
+DEFAULT_ARRAY_SIGMA_DEG = 4.0  # an array's azimuth when the detection states no uncertainty
 DEFAULT_RAY_SIGMA_DEG = 15.0  # a crater's azimuth of origin when the analyst states none
 # kinds whose sources are technical sensors: their grade comes from the sensor, not a person
 TECHNICAL_KINDS = frozenset({"acoustic", "acoustic_burst", "radar_track", "air_track"})
@@ -294,16 +295,30 @@ def burst_evidence(
     t = np.array([when[k] for k in order])
     sensors: dict[str, int] = {}
     sxy: list[tuple[float, float]] = []
+    north: list[float] = []  # the grid azimuth of true north at each sensor
     station = np.empty(len(detections), dtype=np.int64)
     for k, o in enumerate(detections):
         key = str(o.get("sensor_id") or f"{o['lon']:.6f},{o['lat']:.6f}")
         if key not in sensors:
             sensors[key] = len(sxy)
             sxy.append(proj.xy(float(o["lon"]), float(o["lat"])))
+            north.append(proj.grid_azimuth(float(o["lon"]), float(o["lat"]), 0.0))
         station[k] = sensors[key]
     amp = np.array([o.get("amplitude") or math.nan for o in detections], dtype=np.float64)
+    # an array's azimuths, turned to the plane's grid north
+    az = (
+        np.array(
+            [math.nan if o.get("azimuth_deg") is None else float(o["azimuth_deg"]) for o in detections],
+            dtype=np.float64,
+        )
+        + np.array(north)[station]
+    )
+    az_sigma = np.array(
+        [float(o.get("azimuth_uncertainty_deg") or DEFAULT_ARRAY_SIGMA_DEG) for o in detections],
+        dtype=np.float64,
+    )
     xy = np.array(sxy)
-    found = locate_bursts(xy[:, 0], xy[:, 1], station, t, amp, params)
+    found = locate_bursts(xy[:, 0], xy[:, 1], station, t, amp, params, az, az_sigma)
     out = []
     for k in range(len(found)):
         members = [detections[i] for i in found.members[k].tolist()]

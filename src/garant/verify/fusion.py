@@ -471,11 +471,14 @@ def stated_time(members: list[Evidence]) -> float:
 def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
     """Reports that matched no fire event, grouped with each other by the same gate."""
     events: list[FusedEvent] = []
+    # each event's window: its reports' windows (an OSINT's time may be good to ten minutes:
+    # a burst a few minutes before its stated time is still within it), allegations apart
+    spans: list[list[float]] = []
     for r in reports:
         place = _report_place(r)
         joined = False
-        for ev in events[-50:]:
-            if r.t0 > ev.t_end + FIRE_WINDOW_S[1] or r.t1 < ev.t_start - FIRE_WINDOW_S[0]:
+        for ev, span in zip(events[-50:], spans[-50:], strict=True):
+            if r.t0 > span[1] + FIRE_WINDOW_S[1] or r.t1 < span[0] - FIRE_WINDOW_S[0]:
                 continue
             target = (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
             if place is None or target is None:
@@ -489,9 +492,11 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
                 ev.t_start = stated_time(ev.members)
                 if r.kind != "allegation":  # its vague time must not stretch the event to others
                     ev.t_end = max(ev.t_end, r.t1)
+                    span[0], span[1] = min(span[0], r.t0), max(span[1], r.t1)
                 joined = True
                 break
         if not joined:
+            spans.append([r.t if r.kind == "allegation" else r.t0, r.t1])
             x, y, cov = place if place is not None else (math.nan, math.nan, np.eye(2))
             events.append(
                 FusedEvent(
