@@ -25,7 +25,7 @@ from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
 
 from .factories import make
-from .verify_factories import across, sighting, terms
+from .verify_factories import across, radar, sighting, terms
 
 C = 343.0
 SIGMA = 0.02
@@ -104,9 +104,48 @@ def test_random_arrivals_and_a_barrages_slow_rounds_make_no_burst() -> None:
     assert len(b) == 1
 
 
-def _detections(shooter: tuple[float, float], t0: float, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """A rifleman's 40 shots heard by the sensors within a few kilometres of him."""
+def test_two_sensors_place_a_burst_when_one_of_them_is_an_array() -> None:
+    """A rifle heard by two sensors only: their lag draws a hyperbola, and an array's bearings
+    cross it. Placed in most trials, within its ellipse; without the bearings, no place."""
+    rng = np.random.default_rng(21)
+    sx, sy = np.array([0.0, 3_000.0, 20_000.0, -20_000.0]), np.array([0.0, 0.0, 5_000.0, 5_000.0])
+    trials, found, inside, errors = 20, 0, 0, []
+    for k in range(trials):
+        src = (rng.uniform(-500.0, 3_500.0), rng.uniform(800.0, 2_500.0))
+        t0 = 1_000.0 + 600.0 * k
+        times = t0 + np.cumsum(rng.uniform(0.15, 0.45, 30))
+        d = np.hypot(sx[:2] - src[0], sy[:2] - src[1])
+        station = np.repeat([0, 1], 30)
+        t = np.concatenate([times + d[s] / C + rng.normal(0.0, SIGMA, 30) for s in range(2)])
+        # a false arrival a minute at each of the four sensors
+        station = np.r_[station, np.repeat(np.arange(4), 10)]
+        t = np.r_[t, rng.uniform(t0 - 300.0, t0 + 300.0, 40)]
+        truth_az = math.degrees(math.atan2(src[0] - sx[0], src[1] - sy[0]))
+        az = np.where(station == 0, truth_az + rng.normal(0.0, 4.0, len(t)), np.nan)
+        az[30:] = np.where(station[30:] == 0, rng.uniform(0.0, 360.0, len(t) - 30), np.nan)
+        sigma = np.where(station == 0, 4.0, np.nan)
+        params = BurstParams(speed_ms=C, timing_sigma_s=SIGMA)
+        assert len(locate_bursts(sx, sy, station, t, None, params)) == 0
+        b = locate_bursts(sx, sy, station, t, None, params, az, sigma)
+        if len(b) != 1:
+            continue
+        found += 1
+        assert b.n_stations[0] == 2
+        dx = np.array([b.x[0] - src[0], b.y[0] - src[1]])
+        errors.append(float(np.hypot(*dx)))
+        inside += float(dx @ np.linalg.solve(b.cov[0], dx)) <= 5.991
+    assert found >= 0.8 * trials
+    assert np.median(errors) < 100.0
+    assert inside >= 0.85 * found
+
+
+def _detections(
+    shooter: tuple[float, float], t0: float, rng: np.random.Generator, prefix: str = "det"
+) -> list[dict[str, Any]]:
+    """A rifleman's 40 shots heard by the sensors within a few kilometres of him (a ring of its
+    own for each `prefix`)."""
     out = []
+    sensor = "ac" if prefix == "det" else f"{prefix}-ac"
     ring = [(az, 2_000.0 + 700.0 * (k % 3)) for k, az in enumerate(range(0, 360, 45))]
     times = t0 + np.cumsum(rng.uniform(0.15, 0.45, 40))
     for k, (az, dist) in enumerate(ring):
@@ -117,9 +156,9 @@ def _detections(shooter: tuple[float, float], t0: float, rng: np.random.Generato
             out.append(
                 {
                     "kind": "acoustic_detection",
-                    "client_id": f"det-{k}-{n}",
-                    "sensor_id": f"ac-{k}",
-                    "source_id": f"ac-{k}",
+                    "client_id": f"{prefix}-{k}-{n}",
+                    "sensor_id": f"{sensor}-{k}",
+                    "source_id": f"{sensor}-{k}",
                     "observed_at": arrival.isoformat().replace("+00:00", "Z"),
                     "lon": slon,
                     "lat": slat,
@@ -199,3 +238,66 @@ def test_a_burst_whose_lags_hardly_fix_a_place_is_not_located() -> None:
     station = np.repeat(np.arange(3), 40)
     t = np.concatenate([times + d[s] / C + rng.normal(0.0, SIGMA, 40) for s in range(3)])
     assert len(locate_bursts(sx, sy, station, t, None, BurstParams(speed_ms=C, timing_sigma_s=SIGMA))) == 0
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _fire(events: list[Any]) -> list[Any]:
+    return [ev for ev in events if ev.kind == "fire"]
+
+
+def test_a_report_whose_time_is_good_to_minutes_joins_the_burst_it_speaks_of() -> None:
+    """An OSINT video of the firefight, dated 04:23 give or take ten minutes, of a burst that
+    ended at 04:20:50: one event of both (before, the report's stated time alone was compared,
+    and the burst and the video were two events of one firefight)."""
+    agreement, geo = terms()
+    shooter = across(-0.6)
+    t0 = 1_772_425_236.0  # 2026-03-02T04:20:36Z
+    loose = _detections(shooter, t0, np.random.default_rng(3))
+    near = GEOD.fwd(shooter[0], shooter[1], 280.0, 1_000.0)[:2]
+    video = make(
+        "osint", 1, lon=near[0], lat=near[1], location_uncertainty_m=4_000, reliability="C", credibility=3,
+        observed_at=_iso(t0 + 148.0), time_precision_s=600.0,
+    )  # fmt: skip
+    (ev,) = _fire(run_pipeline([video], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
+    assert "test-osint-1" in ev.observation_ids and len(ev.observation_ids) == len(loose) + 1
+    assert ev.grade.level == "corroborated"
+    assert {b.provision_id for b in ev.breaches} == {"P1", "P6"}
+
+
+def test_two_riflemen_a_kilometre_apart_are_two_events_and_one_rifleman_firing_twice_is_one() -> None:
+    agreement, geo = terms()
+    rng = np.random.default_rng(4)
+    here = across(-0.6)
+    there = across(-0.6, at=(here[0], here[1] + 0.009))  # 1 km along the line
+    t0 = 1_772_400_000.0
+    first = _detections(here, t0, rng)
+    other = _detections(there, t0 + 180.0, rng, prefix="far")
+    again = _detections(here, t0 + 180.0, rng, prefix="again")
+    two = _fire(run_pipeline([], AcousticEvents.empty(), agreement, geo, loose_detections=first + other))
+    assert len(two) == 2
+    for ev, shooter in zip(sorted(two, key=lambda e: e.t_start), (here, there), strict=True):
+        _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, shooter[0], shooter[1])
+        assert err < 150.0
+    one = _fire(run_pipeline([], AcousticEvents.empty(), agreement, geo, loose_detections=first + again))
+    assert len(one) == 1 and len(one[0].observation_ids) == len(first) + len(again)
+
+
+def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barrage() -> None:
+    """Shells from 8 km inside the positive party's area land by a rifleman of the other party
+    who is firing at that moment: two fires, each answering to its own side (the burst used to
+    join the barrage at its impact, and one event then held both parties' fire)."""
+    agreement, geo = terms()
+    shooter = across(-0.6)
+    t0 = 1_772_400_000.0
+    loose = _detections(shooter, t0, np.random.default_rng(3))
+    track = radar(1, across(8.0, at=shooter), shooter, 150.0, observed_at=_iso(t0 + 3.0))
+    fire = _fire(run_pipeline([track], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
+    assert len(fire) == 2
+    negative = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
+    burst = next(ev for ev in fire if "test-radar_track-1" not in ev.observation_ids)
+    barrage = next(ev for ev in fire if "test-radar_track-1" in ev.observation_ids)
+    assert burst.attribution.probs[negative] > 0.95
+    assert barrage.attribution.probs[agreement.positive_side] > 0.95

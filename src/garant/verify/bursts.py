@@ -48,6 +48,12 @@ PAIR_M = 12_000.0  # two sensors hearing one rifle are at most this far apart
 MIN_COINCIDENCES = 3  # shots heard at both sensors that make a lag
 STRONG_PARTNERS = 2  # runs paired with the loudest whose hyperbolae are scanned (most arrivals)
 HYPERBOLA_STEPS = 4_000  # directions from the reference: a few metres apart at 6 km
+RAY_STEP_M = 10.0  # points along an array's bearing
+REFINE_CELLS, REFINE_HALF_M, REFINE_STEP_M = 4, 150.0, 10.0  # the best cells searched again, finely
+RIVAL_MARGIN = 2.0  # coincidences below the best that a rival place may score
+PLACE_FLOOR_M = 10.0  # no place is known better than the sensors' own stated positions
+RIVAL_APART_M = 50.0  # a rival is this far from the best at least (nearer is the same peak)
+REFINE_MARGIN = 3.0  # coincidences below the best scan point that a cell may be and still be searched
 MAX_RUN = 400  # arrivals in a run at most
 MAX_SHOT_INTERVAL_S = 1.0  # median interval of a burst's arrivals where most are heard
 BEARING_FLOOR_DEG = 1.0  # a bearing's mean is no better than this (site effects, wind across)
@@ -96,6 +102,23 @@ class _Run:
         to = np.arctan2(np.asarray(px) - ox, np.asarray(py) - oy)
         off = np.abs(_wrap(self.az[None, :] - to[:, None]))
         return np.sum(off <= 2.0 * self.az_sigma, axis=1).astype(np.float64), to
+
+    def bearings(self, most: int = 2) -> list[float]:
+        """The azimuths (radians) most arrivals agree on, within 2 sigma: at least
+        `MIN_COINCIDENCES` arrivals each, best first."""
+        a = self.az[np.isfinite(self.az)]
+        near = np.abs(_wrap(a[:, None] - a[None, :])) <= 2.0 * self.az_sigma
+        alive = np.ones(len(a), dtype=bool)
+        out: list[float] = []
+        while len(out) < most and alive.any():
+            counts = (near & alive[None, :]).sum(axis=1) * alive
+            k = int(np.argmax(counts))
+            if counts[k] < MIN_COINCIDENCES:
+                break
+            sel = near[k] & alive
+            out.append(math.atan2(float(np.sin(a[sel]).mean()), float(np.cos(a[sel]).mean())))
+            alive &= ~sel
+        return out
 
 
 def _wrap(a: FloatArray) -> FloatArray:
@@ -278,9 +301,11 @@ def _locate(
     heard: _Heard,
 ) -> tuple[float, float, FloatArray, IntArray] | None:
     """One component's place: the points of the hyperbolae that the loudest run's lag peaks with
-    its strongest partners draw, each scored by the coincidences that all the component's pairs
-    have at the lags it predicts; the best (ties told apart by silent sensors, then loudness) is
-    refined by least squares on the lags measured there."""
+    its strongest partners draw, and of the rays its arrays' bearings draw, each scored by the
+    coincidences that all the component's pairs have at the lags it predicts plus the arrivals
+    pointing at it; the best cells searched again finely; the best point (ties told apart by
+    silent sensors, then loudness) refined by least squares on the lags and bearings measured
+    there, its covariance widened by the spread of the places that scored nearly as well."""
     members = np.unique(np.array(list(pairs)))
     ref = int(members[np.argmax([len(runs[m].t) for m in members])])
     lags_from_ref: dict[int, list[float]] = {}
@@ -325,6 +350,16 @@ def _locate(
             xs.append(px)
             ys.append(py)
             scores.append(score(px, py))
+    # and along the bearings an array's arrivals agree on: where the lags of weak pairs show no
+    # peak above chance (a shot heard at both sensors is rare at 3-4 km), the bearing still
+    # points at the place
+    steps = np.arange(RAY_STEP_M, PAIR_M, RAY_STEP_M)
+    for m in arrays:
+        for bearing in runs[m].bearings():
+            px, py = sx[rs[m]] + steps * math.sin(bearing), sy[rs[m]] + steps * math.cos(bearing)
+            xs.append(px)
+            ys.append(py)
+            scores.append(score(px, py))
     if not xs or not sum(len(v) for v in xs):
         return None
     px, py, sc = np.concatenate(xs), np.concatenate(ys), np.concatenate(scores)
@@ -339,6 +374,18 @@ def _locate(
         silent = heard.silent_within(float(px[k]), float(py[k]), float(ranges.min()), window)
         return silent, float(np.var(loud + np.log(ranges + 1.0)))
 
+    # the scan samples lines; all pairs' coincidences peak together in a cell a few tens of metres
+    # wide, which the samples may straddle: the best cells are searched again on a fine grid
+    near_best = np.flatnonzero(sc >= sc.max() - REFINE_MARGIN)
+    near_best = near_best[np.argsort(-sc[near_best], kind="stable")]
+    _, first = np.unique(
+        np.round(np.column_stack([px, py])[near_best] / REFINE_HALF_M), axis=0, return_index=True
+    )
+    fine = np.arange(-REFINE_HALF_M, REFINE_HALF_M + 1.0, REFINE_STEP_M)
+    gx, gy = (g.ravel() for g in np.meshgrid(fine, fine))
+    for k in near_best[np.sort(first)][:REFINE_CELLS].tolist():
+        qx, qy = px[k] + gx, py[k] + gy
+        px, py, sc = np.r_[px, qx], np.r_[py, qy], np.r_[sc, score(qx, qy)]
     tied = np.flatnonzero(sc >= sc.max())
     # one point per 50 m cell of the plateau around each crossing is enough to tell them apart
     _, one = np.unique(np.round(np.column_stack([px[tied], py[tied]]) / 50.0), axis=0, return_index=True)
@@ -379,7 +426,14 @@ def _locate(
     # and as many as min_stations sensors would give
     if len(np.unique(rs[used])) - 1 + len(b) < max(2, p.min_stations - 1):
         return None
-    fit = _fit(sx, sy, rs, e, c, best, b)
+    # points of the scan nearly as good as the best and away from it are places the arrivals
+    # hardly tell from it (a chance peak of a weak pair, the other crossing): their spread is
+    # part of the uncertainty, which the fit at the best point alone does not see
+    far = np.hypot(px - best[0], py - best[1]) > RIVAL_APART_M
+    rivals = np.flatnonzero(far & (sc >= sc[k_best] - RIVAL_MARGIN))
+    offsets = np.column_stack([px[rivals] - best[0], py[rivals] - best[1]])
+    spread = offsets.T @ offsets / len(rivals) if len(rivals) else np.zeros((2, 2))
+    fit = _fit(sx, sy, rs, e, c, best, b, spread)
     if fit is None:
         return None
     return fit[0], fit[1], fit[2], used
@@ -393,9 +447,11 @@ def _fit(
     c: float,
     start: tuple[float, float],
     bearings: FloatArray,
+    spread: FloatArray,
 ) -> tuple[float, float, FloatArray] | None:
     """Least squares on the lags, lag = (|p - s_b| - |p - s_a|) / c, and on the arrays' bearings
-    (rows of station, grid azimuth and sigma in radians), each with its sigma."""
+    (rows of station, grid azimuth and sigma in radians), each with its sigma; `spread` (m²) is
+    added to the fit's covariance."""
     a = rs[edges[:, 0].astype(int)]
     b = rs[edges[:, 1].astype(int)]
     lag, sigma = edges[:, 2], edges[:, 3]
@@ -422,6 +478,7 @@ def _fit(
         return None
     if dof > 0:
         cov *= max(1.0, chi2 / dof)
+    cov = cov + spread + np.eye(2) * PLACE_FLOOR_M**2
     if not np.all(np.isfinite(cov)) or cov[0, 0] <= 0 or cov[1, 1] <= 0:
         return None
     # lags that hardly constrain the place (sensors nearly in line with it, or a lag one shot

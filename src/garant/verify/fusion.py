@@ -58,6 +58,7 @@ MAX_FLIGHT_S = 400.0
 MAX_RANGE_M = 100_000.0
 BARRAGE_SIGMA_M = 300.0  # spread of a barrage's impacts around their mean
 FIRE_WINDOW_S = (120.0, 600.0)  # a report may precede a fire event's first blast, or follow it
+BURST_SLACK_S = 60.0  # beyond the stated windows, between a burst and the reports it may join
 UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the post
 MIN_ACOUSTIC_ONLY_BLASTS = 6  # fewer located blasts, with no other report, make no fire event
 
@@ -447,8 +448,11 @@ def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]
             if r.t1 < t_lo[k] or r.t0 > t_hi[k]:
                 continue
             ev = fire[k]
-            # a post may take a launch for an impact and the other way round: try both ends
-            for target in (_event_place(ev, origin=False), ev.origin):
+            # a post may take a launch for an impact and the other way round: try both ends. A
+            # burst is a firing point: at the impact of an event whose origin is known it is
+            # another shooter (the side under fire firing back), not the same fire
+            ends = (ev.origin,) if r.kind == "acoustic_burst" and ev.origin is not None else None
+            for target in ends or (_event_place(ev, origin=False), ev.origin):
                 if target is None:
                     continue
                 c = _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
@@ -468,6 +472,18 @@ def stated_time(members: list[Evidence]) -> float:
     return min(pool, key=lambda m: (m.precision_s, m.t)).t
 
 
+def _same_shooter(r: Evidence, ev: FusedEvent) -> bool:
+    """A burst and the bursts of an event are one fire only if fired from one place: two
+    firing points known to tens of metres, a kilometre apart, are two shooters."""
+    if r.kind != "acoustic_burst" or r.origin is None:
+        return True
+    return all(
+        _chi2(r.origin[0] - m.origin[0], r.origin[1] - m.origin[1], r.origin[2] + m.origin[2]) <= GATE_CHI2
+        for m in ev.members
+        if m.kind == "acoustic_burst" and m.origin is not None
+    )
+
+
 def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
     """Reports that matched no fire event, grouped with each other by the same gate."""
     events: list[FusedEvent] = []
@@ -478,10 +494,15 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
         place = _report_place(r)
         joined = False
         for ev, span in zip(events[-50:], spans[-50:], strict=True):
-            if r.t0 > span[1] + FIRE_WINDOW_S[1] or r.t1 < span[0] - FIRE_WINDOW_S[0]:
+            # a burst's shots are timed to the second: with it, the reports' own stated windows
+            # decide, plus a minute (a post's report of another burst three minutes earlier was
+            # taken for the same fire)
+            timed = r.kind == "acoustic_burst" or any(m.kind == "acoustic_burst" for m in ev.members)
+            before, after = (BURST_SLACK_S, BURST_SLACK_S) if timed else FIRE_WINDOW_S
+            if r.t0 > span[1] + after or r.t1 < span[0] - before:
                 continue
             target = (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
-            if place is None or target is None:
+            if place is None or target is None or not _same_shooter(r, ev):
                 continue
             if _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2]) <= GATE_CHI2:
                 ev.members.append(r)
