@@ -488,7 +488,8 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
     """Reports that matched no fire event, grouped with each other by the same gate."""
     events: list[FusedEvent] = []
     # each event's window: its reports' windows (an OSINT's time may be good to ten minutes:
-    # a burst a few minutes before its stated time is still within it), allegations apart
+    # a burst a few minutes before its stated time is still within it); an allegation's only
+    # while nothing else speaks of the event
     spans: list[list[float]] = []
     for r in reports:
         place = _report_place(r)
@@ -505,6 +506,10 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
             if place is None or target is None or not _same_shooter(r, ev):
                 continue
             if _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2]) <= GATE_CHI2:
+                # the first report that is not an allegation sets the window (an allegation's
+                # vague time, good to forty minutes, let a burst half an hour off join)
+                if r.kind != "allegation" and all(m.kind == "allegation" for m in ev.members):
+                    span[0], span[1] = r.t0, r.t1
                 ev.members.append(r)
                 if r.kind != "allegation":
                     places = [p for m in ev.members if m.kind != "allegation" and (p := _report_place(m))]
