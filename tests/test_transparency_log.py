@@ -216,3 +216,24 @@ def test_upgrading_a_database_logs_the_records_it_already_held(tmp_path: Path) -
 def _demo_size() -> int:
     with demo_observations().open(encoding="utf-8") as fh:
         return sum(1 for _ in fh)
+
+
+def test_the_first_write_is_signed_however_soon_after_the_machine_started(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interval runs from the last signing; a process that has not signed yet signs at its
+    first write. The monotonic clock starts near boot: 40 minutes after it, with an hourly
+    interval, nothing used to be signed (found on a freshly started machine)."""
+    load_demo(db)
+    monkeypatch.setattr("garant.services.checkpoints.time.monotonic", lambda: 2_400.0)
+    cp = Checkpointer.for_settings(
+        Settings(data_dir=tmp_path, database_url=db.url, checkpoint_interval_s=3600), db
+    )
+    cp.after_write()
+    with db.read() as conn:
+        latest = log_store.latest_checkpoint(conn)
+        assert latest is not None and latest.tree_size == log_store.tree_size(conn)
+    assert ingest(db, [make("osint", 1)]).created == 1
+    cp.after_write()  # within the hour: not again
+    with db.read() as conn:
+        assert log_store.latest_checkpoint(conn).tree_size < log_store.tree_size(conn)  # type: ignore[union-attr]

@@ -9,6 +9,7 @@ checkpoint verifiable and is itself on the record. A rotated-out private key is 
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -122,7 +123,9 @@ class Checkpointer:
     signer: Signer
     origin: str
     interval_s: float
-    _last: float = 0.0
+    # never signed: the first write signs (a monotonic clock starts near boot, so 0.0 made the
+    # first hour after a machine started sign nothing until the interval had passed)
+    _last: float = -math.inf
 
     def after_write(self) -> None:
         if self.interval_s <= 0 or time.monotonic() - self._last >= self.interval_s:
