@@ -317,7 +317,8 @@ def test_two_riflemen_a_kilometre_apart_are_two_events_and_one_rifleman_firing_t
 def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barrage() -> None:
     """Shells from 8 km inside the positive party's area land by a rifleman of the other party
     who is firing at that moment: two fires, each answering to its own side (the burst used to
-    join the barrage at its impact, and one event then held both parties' fire)."""
+    join the barrage at its impact, and one event then held both parties' fire). A salvo's
+    impacts, which ripple like a burst, are the salvo's."""
     agreement, geo = terms()
     shooter = across(-0.6)
     t0 = 1_772_400_000.0
@@ -330,6 +331,17 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     barrage = next(ev for ev in fire if "test-radar_track-1" in ev.observation_ids)
     assert burst.attribution.probs[negative] > 0.95
     assert barrage.attribution.probs[agreement.positive_side] > 0.95
+    # a rocket launcher's salvo ripples: its impacts, half a second apart, are heard as a burst
+    # at the impact of the radar's tracks, and are the salvo's own (one event, the launcher's)
+    salvo = [
+        radar(k, across(8.0, at=shooter), shooter, 150.0, observed_at=_iso(t0 - 30.0 + 0.5 * k))
+        for k in range(12)
+    ]
+    for track in salvo:
+        track["weapon_class"] = "mlrs"
+    (one,) = _fire(run_pipeline(salvo, AcousticEvents.empty(), agreement, geo, loose_detections=loose))
+    assert len(one.observation_ids) == len(loose) + len(salvo)
+    assert one.attribution.probs[agreement.positive_side] > 0.95
 
 
 def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:

@@ -58,6 +58,7 @@ MAX_FLIGHT_S = 400.0
 MAX_RANGE_M = 100_000.0
 BARRAGE_SIGMA_M = 300.0  # spread of a barrage's impacts around their mean
 FIRE_WINDOW_S = (120.0, 600.0)  # a report may precede a fire event's first blast, or follow it
+SALVO_INTERVAL_S = 1.0  # rounds this close (median) are a salvo: its impacts ripple like a burst
 BURST_SLACK_S = 60.0  # beyond the stated windows, between a burst and the reports it may join
 UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the post
 MIN_ACOUSTIC_ONLY_BLASTS = 6  # fewer located blasts, with no other report, make no fire event
@@ -187,7 +188,7 @@ def fuse(
         e for k in ("acoustic_burst", "crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])
     ]
     reports.sort(key=lambda e: (e.t0, e.obs_id))
-    leftovers = _attach(events, reports)
+    leftovers = _attach(events, reports, acoustic.t)
     # a few blasts and nothing else is, in the simulated regimes, a false or stray event far
     # more often than an incident: such events stay in the acoustic bulletin, out of this one
     events = [ev for ev in events if ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS]
@@ -410,8 +411,16 @@ def _event_place(ev: FusedEvent, origin: bool) -> tuple[float, float, FloatArray
     return ev.origin
 
 
-def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]:
-    """Each report joins the most consistent fire event; returns those that join none."""
+def _salvo(ev: FusedEvent, blast_t: FloatArray) -> bool:
+    """Rounds fired at an automatic weapon's cadence (a rocket launcher's ripple): its impacts
+    are heard as a burst, where tube artillery's and mortars' rounds come seconds apart."""
+    t = np.sort(np.r_[[m.t0 for m in ev.members if m.kind == "radar_track"], blast_t[ev.acoustic]])
+    return len(t) >= 3 and float(np.median(np.diff(t))) <= SALVO_INTERVAL_S
+
+
+def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArray) -> list[Evidence]:
+    """Each report joins the most consistent fire event; returns those that join none (`blast_t`:
+    the located blasts' times)."""
     if not events:
         return reports
     # a few located blasts alone are more often stray than real (see MIN_ACOUSTIC_ONLY_BLASTS):
@@ -450,8 +459,13 @@ def _attach(events: list[FusedEvent], reports: list[Evidence]) -> list[Evidence]
             ev = fire[k]
             # a post may take a launch for an impact and the other way round: try both ends. A
             # burst is a firing point: at the impact of an event whose origin is known it is
-            # another shooter (the side under fire firing back), not the same fire
-            ends = (ev.origin,) if r.kind == "acoustic_burst" and ev.origin is not None else None
+            # another shooter (the side under fire firing back), not the same fire, unless the
+            # event is a salvo whose impacts ripple like one
+            ends = (
+                (ev.origin,)
+                if r.kind == "acoustic_burst" and ev.origin is not None and not _salvo(ev, blast_t)
+                else None
+            )
             for target in ends or (_event_place(ev, origin=False), ev.origin):
                 if target is None:
                     continue
