@@ -343,3 +343,20 @@ def test_a_craters_azimuth_or_a_direction_of_flight_points_back_to_the_origin() 
     seen["direction_of_flight_deg"] = round(az_back % 360.0, 1)
     (ev,) = run_pipeline([seen], AcousticEvents.empty(), agreement, geo)
     assert ev.attribution.probs is not None and ev.attribution.probs[pos] < 0.2
+
+
+def test_a_post_that_sees_a_launcher_fire_30_km_from_where_it_hits_reports_that_fire() -> None:
+    """A rocket launcher 25 km inside the positive party's area fires on a point 5 km inside the
+    other's; a radar tracks it, and a post 3 km from the launcher sees the launch. One event,
+    corroborated: reports were looked up only near each event's impact, so the post's sighting
+    of the launch, 30 km from it, made an event of its own."""
+    launcher, target = across(25.0), across(-5.0)
+    track = radar(1, launcher, target, 150.0, observed_at="2026-03-01T04:12:05Z")
+    post = GEOD.fwd(launcher[0], launcher[1], 200.0, 3_000.0)[:2]
+    seen = sighting(2, post, launcher, "TR", observed_at="2026-03-01T04:12:09.250Z")
+    seen["sighting_type"] = "outgoing"
+    (ev,) = _run([track, seen])
+    assert sorted(ev.observation_ids) == ["test-radar_track-1", "test-sighting-2"]
+    assert ev.grade.level == "corroborated"
+    agreement, _ = terms()
+    assert ev.attribution.probs[agreement.positive_side] > 0.95

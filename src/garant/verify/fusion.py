@@ -432,18 +432,20 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
     ]
     if not fire:
         return reports
-    pts = np.array(
-        [
-            [
-                ev.x if math.isfinite(ev.x) else ev.origin[0] if ev.origin else 0.0,
-                ev.y if math.isfinite(ev.y) else ev.origin[1] if ev.origin else 0.0,
-            ]
-            for ev in fire
-        ]
-    )
+    # both ends of each event are looked up: a launcher 30 km from where its rockets fell is
+    # heard and seen where it fires (its bursts and "outgoing" sightings were never tried)
+    ends_xy, owner = [], []
+    for k, ev in enumerate(fire):
+        for end in ((ev.x, ev.y), ev.origin[:2] if ev.origin else (math.nan, math.nan)):
+            if math.isfinite(end[0]):
+                ends_xy.append(end)
+                owner.append(k)
+    if not ends_xy:
+        return reports
     t_lo = np.array([ev.t_start - FIRE_WINDOW_S[0] for ev in fire])
     t_hi = np.array([ev.t_end + FIRE_WINDOW_S[1] for ev in fire])
-    tree = cKDTree(pts)
+    tree = cKDTree(np.array(ends_xy))
+    of_end = np.array(owner, dtype=np.int64)
     left = []
     for r in reports:
         # a burst is where it was fired from, precisely; where its shots fell is only near it
@@ -453,7 +455,7 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
             continue
         radius = 3.0 * math.sqrt(float(np.trace(place[2]))) + 5_000.0
         best, best_cost = None, math.inf
-        for k in tree.query_ball_point([place[0], place[1]], radius):
+        for k in np.unique(of_end[tree.query_ball_point([place[0], place[1]], radius)]).tolist():
             if r.t1 < t_lo[k] or r.t0 > t_hi[k]:
                 continue
             ev = fire[k]
