@@ -342,6 +342,22 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     (one,) = _fire(run_pipeline(salvo, AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert len(one.observation_ids) == len(loose) + len(salvo)
     assert one.attribution.probs[agreement.positive_side] > 0.95
+    # a mortar's rounds 5 s apart, each tracked and each launch located: a track and its own
+    # launch blast milliseconds apart are no ripple, and the rifle stays a fire of its own
+    origin = across(8.0, at=shooter)
+    tube = [
+        radar(20 + k, origin, shooter, 150.0, observed_at=_iso(t0 - 30.0 + 5.0 * k), time_precision_s=0.01)
+        for k in range(6)
+    ]
+    launches = AcousticEvents(
+        ids=[f"launch-{k}" for k in range(6)], t=t0 - 30.0 + 5.0 * np.arange(6) + 0.004,
+        lon=np.full(6, origin[0]), lat=np.full(6, origin[1]), semi_major_m=np.full(6, 150.0),
+        semi_minor_m=np.full(6, 100.0), azimuth_deg=np.zeros(6), n_detections=np.full(6, 7), detections={},
+    )  # fmt: skip
+    fire = _fire(run_pipeline(tube, launches, agreement, geo, loose_detections=loose))
+    assert len(fire) == 2
+    rifle = next(ev for ev in fire if not ev.acoustic_ids)
+    assert len(rifle.observation_ids) == len(loose) and rifle.attribution.probs[negative] > 0.95
 
 
 def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:

@@ -413,8 +413,11 @@ def _event_place(ev: FusedEvent, origin: bool) -> tuple[float, float, FloatArray
 
 def _salvo(ev: FusedEvent, blast_t: FloatArray) -> bool:
     """Rounds fired at an automatic weapon's cadence (a rocket launcher's ripple): its impacts
-    are heard as a burst, where tube artillery's and mortars' rounds come seconds apart."""
-    t = np.sort(np.r_[[m.t0 for m in ev.members if m.kind == "radar_track"], blast_t[ev.acoustic]])
+    are heard as a burst, where tube artillery's and mortars' rounds come seconds apart. The
+    cadence is the radar's tracks', else the located blasts': the two together would pair each
+    round's track with its own launch blast, a few milliseconds apart."""
+    tracks = [m.t0 for m in ev.members if m.kind == "radar_track"]
+    t = np.sort(np.asarray(tracks if len(tracks) >= 3 else blast_t[ev.acoustic], dtype=np.float64))
     return len(t) >= 3 and float(np.median(np.diff(t))) <= SALVO_INTERVAL_S
 
 
