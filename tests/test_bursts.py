@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 from pyproj import Geod
 from sqlalchemy import select
 
@@ -20,7 +22,7 @@ from garant.services.verification import update_verification
 from garant.store import verified as vstore
 from garant.store.db import Database
 from garant.store.schema import events, violations
-from garant.verify.bursts import BurstParams, locate_bursts
+from garant.verify.bursts import BurstParams, _Run, _wrap, locate_bursts
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
 
@@ -30,6 +32,10 @@ from .verify_factories import across, radar, sighting, terms
 C = 343.0
 SIGMA = 0.02
 GEOD = Geod(ellps="WGS84")
+
+
+def _iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _rows(n_per_row: int = 14) -> tuple[np.ndarray, np.ndarray]:
@@ -81,6 +87,25 @@ def test_bursts_heard_by_three_or_four_sensors_are_located_within_their_ellipses
     assert found >= 0.8 * trials
     assert np.median(errors) < 50.0
     assert inside >= 0.85 * found
+
+
+@given(
+    st.lists(st.floats(-30.0, 390.0) | st.just(math.nan), min_size=3, max_size=60),
+    st.lists(st.tuples(st.floats(-5e3, 5e3), st.floats(-5e3, 5e3)), min_size=1, max_size=40),
+    st.floats(0.5, 30.0),
+)
+def test_the_arrivals_pointing_at_a_place_are_counted_as_defined(
+    azimuths: list[float], points: list[tuple[float, float]], sigma_deg: float
+) -> None:
+    """The scan's count (binary searches on the sorted azimuths, once more either side of the
+    circle) is the definition: arrivals whose azimuth is within 2 sigma of the direction to the
+    place, whatever turn the azimuths are given in (grid north can take them below 0 or past 360)."""
+    az = np.radians(azimuths)
+    run = _Run(0, np.arange(len(az)), np.arange(len(az), dtype=np.float64), 1.0, az, math.radians(sigma_deg))
+    px, py = np.array(points).T
+    to = np.arctan2(px - 100.0, py + 50.0)
+    defined = np.sum(np.abs(_wrap(az[None, :] - to[:, None])) <= 2.0 * run.az_sigma, axis=1)
+    assert np.array_equal(run.pointing(100.0, -50.0, px, py), defined)
 
 
 def test_bursts_whose_sensors_share_few_shots_say_how_uncertain_they_are() -> None:
@@ -180,14 +205,14 @@ def _detections(
         slon, slat, _ = GEOD.fwd(shooter[0], shooter[1], az, dist)
         heard = rng.random(len(times)) < (0.9 if dist < 3_000.0 else 0.5)
         for n, when in enumerate(times[heard]):
-            arrival = datetime.fromtimestamp(when + dist / C + rng.normal(0.0, SIGMA), UTC)
+            arrival = _iso(when + dist / C + rng.normal(0.0, SIGMA))
             out.append(
                 {
                     "kind": "acoustic_detection",
                     "client_id": f"{prefix}-{k}-{n}",
                     "sensor_id": f"{sensor}-{k}",
                     "source_id": f"{sensor}-{k}",
-                    "observed_at": arrival.isoformat().replace("+00:00", "Z"),
+                    "observed_at": arrival,
                     "lon": slon,
                     "lat": slat,
                     "nation": "US",
@@ -224,8 +249,9 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     # a post that takes the rifle for a tank gun is not believed against the cadence heard: no
     # withdrawal-zone breach (P2), which the same sighting alone does make
     post = GEOD.fwd(shooter[0], shooter[1], 250.0, 3_000.0)[:2]
-    when = datetime.fromtimestamp(1_772_400_005.0, UTC).isoformat().replace("+00:00", "Z")
-    tank = sighting(1, post, shooter, "TR", observed_at=when, weapon_class="tank_artillery_lt_100")
+    tank = sighting(
+        1, post, shooter, "TR", observed_at=_iso(1_772_400_005.0), weapon_class="tank_artillery_lt_100"
+    )
     tank["sighting_type"] = "outgoing"
     (both,) = run_pipeline([tank], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
     assert both.weapon_class is None and {b.provision_id for b in both.breaches} == {"P1", "P6"}
@@ -266,10 +292,6 @@ def test_a_burst_whose_lags_hardly_fix_a_place_is_not_located() -> None:
     station = np.repeat(np.arange(3), 40)
     t = np.concatenate([times + d[s] / C + rng.normal(0.0, SIGMA, 40) for s in range(3)])
     assert len(locate_bursts(sx, sy, station, t, None, BurstParams(speed_ms=C, timing_sigma_s=SIGMA))) == 0
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _fire(events: list[Any]) -> list[Any]:

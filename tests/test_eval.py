@@ -261,24 +261,19 @@ def test_bad_event_files_are_named_with_their_line(tmp_path: Path) -> None:
         read_events(_write(tmp_path / "c.csv", header, rows))
 
 
-def test_cli_prints_the_table_and_writes_json(run: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        [
-            "eval",
-            "--truth",
-            str(run),
-            "--events",
-            str(run / "truth" / "incidents.csv"),
-            "--assignments",
-            str(run / "truth" / "observations.csv"),
-            "--json",
-            str(tmp_path / "r.json"),
-        ],
-    )
+def test_cli_prints_the_table_and_writes_json(
+    run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["eval", "--truth", str(run), "--events", str(run / "truth" / "incidents.csv")]
+    args += ["--assignments", str(run / "truth" / "observations.csv"), "--json"]
+    result = CliRunner().invoke(app, [*args, str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     assert "classification by provision" in result.output and "Brier score" in result.output
     report = orjson.loads((tmp_path / "r.json").read_bytes())
     assert report["f1"] == 1.0 and report["level"] == "incident"
+    # "-" is standard output, the report alone (it once made a file named "-")
+    monkeypatch.chdir(tmp_path)
+    piped = CliRunner().invoke(app, [*args, "-"])
+    assert piped.exit_code == 0 and orjson.loads(piped.stdout) == report and not (tmp_path / "-").exists()
     bad = CliRunner().invoke(app, ["eval", "--truth", str(tmp_path), "--events", str(tmp_path / "r.json")])
     assert bad.exit_code == 2 and "truth/meta.json" in bad.output

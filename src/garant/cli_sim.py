@@ -88,7 +88,10 @@ def eval_command(
     min_detections: Annotated[
         int, typer.Option(help="blast level: score blasts heard by this many", min=1)
     ] = 4,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the report as JSON")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="also write the report as JSON; - prints it alone, for a pipe"),
+    ] = None,
 ) -> None:
     """Score events against a simulation's truth: F1, location error vs the Cramér–Rao bound,
     ellipse coverage, attribution calibration, classification by provision, false allegations."""
@@ -103,6 +106,9 @@ def eval_command(
     except (EventFileError, FileNotFoundError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
+    if json_out is not None and str(json_out) == "-":
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
     print_report(report)

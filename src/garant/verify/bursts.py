@@ -96,12 +96,18 @@ class _Run:
     def is_array(self) -> bool:
         return math.isfinite(self.az_sigma)
 
-    def pointing(self, ox: float, oy: float, px: FloatArray, py: FloatArray) -> tuple[FloatArray, FloatArray]:
-        """For each point, how many arrivals' azimuths point at it (within 2 sigma) and the angle
-        (radians) from the sensor at (ox, oy) to it."""
+    def pointing(self, ox: float, oy: float, px: FloatArray, py: FloatArray) -> FloatArray:
+        """For each point, how many arrivals' azimuths point at it from the sensor at (ox, oy),
+        within 2 sigma (sorted azimuths, once more either side of the circle, and two binary
+        searches a point, as `_count_at` counts coincidences)."""
+        a = np.sort(_wrap(self.az[np.isfinite(self.az)]))  # in [-pi, pi): the three in order
+        around = np.concatenate([a - 2.0 * math.pi, a, a + 2.0 * math.pi])
         to = np.arctan2(np.asarray(px) - ox, np.asarray(py) - oy)
-        off = np.abs(_wrap(self.az[None, :] - to[:, None]))
-        return np.sum(off <= 2.0 * self.az_sigma, axis=1).astype(np.float64), to
+        return _count_at(around, to, 2.0 * self.az_sigma)
+
+    def pointing_at(self, ox: float, oy: float, x: float, y: float) -> FloatArray:
+        """The azimuths (radians) of the arrivals that point at (x, y), within 2 sigma."""
+        return self.az[np.abs(_wrap(self.az - math.atan2(x - ox, y - oy))) <= 2.0 * self.az_sigma]
 
     def bearings(self, most: int = 2) -> list[float]:
         """The azimuths (radians) most arrivals agree on, within 2 sigma: at least
@@ -116,13 +122,23 @@ class _Run:
             if counts[k] < MIN_COINCIDENCES:
                 break
             sel = near[k] & alive
-            out.append(math.atan2(float(np.sin(a[sel]).mean()), float(np.cos(a[sel]).mean())))
+            out.append(_circular_mean(a[sel]))
             alive &= ~sel
         return out
 
 
 def _wrap(a: FloatArray) -> FloatArray:
     return np.asarray(np.mod(a + math.pi, 2.0 * math.pi) - math.pi)
+
+
+def _circular_mean(a: FloatArray) -> float:
+    return math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean()))
+
+
+def _placeable(sensors: int, bearings: int, p: BurstParams) -> bool:
+    """Two unknowns: the lags (sensors less one) and the bearings must make as many measurements
+    as `min_stations` sensors would, and two at least."""
+    return sensors >= 2 and sensors - 1 + bearings >= max(2, p.min_stations - 1)
 
 
 def _runs(
@@ -257,8 +273,8 @@ def locate_bursts(
     for mine in by_comp.values():
         in_comp = {r for key in mine for r in key}
         # two sensors suffice when one of them is an array: a bearing and a lag fix a point
-        enough = p.min_stations - (1 if any(runs[r].is_array for r in in_comp) else 0)
-        if len({int(rs[r]) for r in in_comp}) < max(2, enough):
+        arrays = {int(rs[r]) for r in in_comp if runs[r].is_array}
+        if not _placeable(len({int(rs[r]) for r in in_comp}), len(arrays), p):
             continue
         # an automatic weapon's cadence, at the sensor that heard most of it; a barrage's rounds
         # left over by the associator come seconds apart, and are the associator's to place
@@ -329,7 +345,7 @@ def _locate(
         total = sum(_count_at(pair.diffs, lag[:, k], tol) for k, (_, pair) in enumerate(items))
         # an array's arrivals that point at the place count as a lag's coincidences do
         for m in arrays:
-            total = total + runs[m].pointing(sx[rs[m]], sy[rs[m]], px, py)[0]
+            total = total + runs[m].pointing(sx[rs[m]], sy[rs[m]], px, py)
         return np.asarray(total, dtype=np.float64)
 
     # along the hyperbola that each lag peak of the reference with its strongest partners draws
@@ -410,21 +426,17 @@ def _locate(
     for m in arrays:
         if m not in used:
             continue
-        hits, to = runs[m].pointing(sx[rs[m]], sy[rs[m]], np.array([best[0]]), np.array([best[1]]))
-        if hits[0] < MIN_COINCIDENCES:
+        a = runs[m].pointing_at(sx[rs[m]], sy[rs[m]], *best)
+        if len(a) < MIN_COINCIDENCES:
             continue
-        a = runs[m].az[np.abs(_wrap(runs[m].az - to[0])) <= 2.0 * runs[m].az_sigma]
-        mean = math.atan2(float(np.sin(a).mean()), float(np.cos(a).mean()))
         sigma = max(runs[m].az_sigma / math.sqrt(len(a)), math.radians(BEARING_FLOOR_DEG))
-        bearings.append((float(rs[m]), mean, sigma))
+        bearings.append((float(rs[m]), _circular_mean(a), sigma))
     b = np.array(bearings).reshape(-1, 3)
     if len(e) + len(b) <= 2:
         # nothing checks another: a lag may be one shot off (the rhythm repeats), which no fit
         # shows, so each lag carries half the shooter's interval between shots as well
         e[:, 3] = np.hypot(e[:, 3], 0.5 * float(np.median(np.diff(runs[ref].t))))
-    # sensors less one (the lags) plus the bearings: two measurements at least for two unknowns,
-    # and as many as min_stations sensors would give
-    if len(np.unique(rs[used])) - 1 + len(b) < max(2, p.min_stations - 1):
+    if not _placeable(len(np.unique(rs[used])), len(b), p):
         return None
     # points of the scan nearly as good as the best and away from it are places the arrivals
     # hardly tell from it (a chance peak of a weak pair, the other crossing): their spread is
