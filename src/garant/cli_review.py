@@ -5,7 +5,6 @@ operator's shell is not an analyst."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated
 
 import orjson
@@ -13,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from garant.cli_json import JsonOut, emit_json
 from garant.domain.access import Permission, Principal
 from garant.store.db import Database
 
@@ -129,7 +129,7 @@ def stats_command(
         datetime | None, typer.Option(help="from (ISO 8601 with offset); default end - 30 days")
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="to, exclusive; default now")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="also write the figures as JSON")] = None,
+    json_out: JsonOut = None,
 ) -> None:
     """Figures of the ceasefire from the reviewed bulletin: verified violations by day, party,
     provision, weapon class and sector, and the credible-cessation indicator."""
@@ -152,6 +152,8 @@ def stats_command(
         typer.echo("no agreement is loaded: the figures are measured against one", err=True)
         raise typer.Exit(2)
     fig = ceasefire_figures(db, SYSTEM, agreement, t0, t1)
+    if emit_json(json_out, fig):
+        return
     t = Table(
         "date",
         "verified",
@@ -178,5 +180,3 @@ def stats_command(
     console.print(
         f"pending review (automatic, not counted): {fig['pending_review']}; indicator met: {cc['met']}"
     )
-    if json_out is not None:
-        json_out.write_bytes(orjson.dumps(fig, option=orjson.OPT_INDENT_2))

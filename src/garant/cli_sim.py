@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from garant.cli_json import JsonOut, emit_json
 from garant.services.agreements import AgreementFileError
 from garant.sim.scenario import load_scenario, shipped_scenarios
 
@@ -88,10 +88,7 @@ def eval_command(
     min_detections: Annotated[
         int, typer.Option(help="blast level: score blasts heard by this many", min=1)
     ] = 4,
-    json_out: Annotated[
-        Path | None,
-        typer.Option("--json", help="also write the report as JSON; - prints it alone, for a pipe"),
-    ] = None,
+    json_out: JsonOut = None,
 ) -> None:
     """Score events against a simulation's truth: F1, location error vs the Cramér–Rao bound,
     ellipse coverage, attribution calibration, classification by provision, false allegations."""
@@ -106,12 +103,8 @@ def eval_command(
     except (EventFileError, FileNotFoundError) as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    if json_out is not None and str(json_out) == "-":
-        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-        return
-    if json_out is not None:
-        json_out.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2))
-    print_report(report)
+    if not emit_json(json_out, report):
+        print_report(report)
 
 
 def _fmt(v: Any, digits: int = 3) -> str:

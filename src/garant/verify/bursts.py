@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -96,14 +97,18 @@ class _Run:
     def is_array(self) -> bool:
         return math.isfinite(self.az_sigma)
 
+    @cached_property
+    def _around(self) -> FloatArray:
+        """The azimuths sorted in [-pi, pi), once more either side of the circle: sorted once,
+        searched by every scan of the run's component."""
+        a = np.sort(_wrap(self.az[np.isfinite(self.az)]))
+        return np.concatenate([a - 2.0 * math.pi, a, a + 2.0 * math.pi])
+
     def pointing(self, ox: float, oy: float, px: FloatArray, py: FloatArray) -> FloatArray:
         """For each point, how many arrivals' azimuths point at it from the sensor at (ox, oy),
-        within 2 sigma (sorted azimuths, once more either side of the circle, and two binary
-        searches a point, as `_count_at` counts coincidences)."""
-        a = np.sort(_wrap(self.az[np.isfinite(self.az)]))  # in [-pi, pi): the three in order
-        around = np.concatenate([a - 2.0 * math.pi, a, a + 2.0 * math.pi])
+        within 2 sigma (two binary searches a point, as `_count_at` counts coincidences)."""
         to = np.arctan2(np.asarray(px) - ox, np.asarray(py) - oy)
-        return _count_at(around, to, 2.0 * self.az_sigma)
+        return _count_at(self._around, to, 2.0 * self.az_sigma)
 
     def pointing_at(self, ox: float, oy: float, x: float, y: float) -> FloatArray:
         """The azimuths (radians) of the arrivals that point at (x, y), within 2 sigma."""
