@@ -360,3 +360,60 @@ def test_a_post_that_sees_a_launcher_fire_30_km_from_where_it_hits_reports_that_
     assert ev.grade.level == "corroborated"
     agreement, _ = terms()
     assert ev.attribution.probs[agreement.positive_side] > 0.95
+
+
+def _barrage(interval_s: float, weapon: str) -> tuple[list[dict[str, Any]], tuple[float, float]]:
+    """Three rounds from 3 km inside the positive party's area onto a point 2 km inside the
+    other's, each round tracked by two radars (as happens where their coverages overlap)."""
+    battery, target = across(3.0), across(-2.0)
+    tracks: list[dict[str, Any]] = []
+    for k in range(3):
+        when = f"2026-03-01T04:12:{5 + k * interval_s:06.3f}Z"
+        for radar_id in ("cbr-1", "cbr-2"):
+            t = radar(len(tracks), battery, target, 150.0, observed_at=when)
+            t["source_id"], t["weapon_class"] = radar_id, weapon
+            tracks.append(t)
+    return tracks, target
+
+
+@pytest.mark.parametrize(("interval_s", "weapon", "events"), [(6.0, "mortar_lt_120", 2), (0.5, "mlrs", 1)])
+def test_a_burst_seen_where_rounds_fall_is_the_same_fire_only_if_they_ripple(
+    interval_s: float, weapon: str, events: int
+) -> None:
+    """A post sees a burst of fire 800 m from where a battery's rounds fall, while they fall.
+    Rounds seconds apart (a mortar) are another weapon: the burst is the side under fire firing
+    back, its own event. Rounds half a second apart (a rocket launcher's ripple) land as a burst
+    does: one event. Two radars tracked each round; taking the cadence over both radars' tracks
+    together, the mortar's rounds came 0 s apart and seemed a ripple."""
+    tracks, target = _barrage(interval_s, weapon)
+    near = GEOD.fwd(target[0], target[1], 90.0, 800.0)[:2]
+    post = GEOD.fwd(near[0], near[1], 180.0, 3_000.0)[:2]
+    seen = sighting(99, post, near, "IT", observed_at="2026-03-01T04:12:09Z")
+    seen["sighting_type"], seen["weapon_class"] = "burst", "small_arms"
+    out = _run([*tracks, seen])
+    assert len(out) == events
+    with_tracks = next(e for e in out if "test-radar_track-0" in e.observation_ids)
+    assert ("test-sighting-99" in with_tracks.observation_ids) == (events == 1)
+    assert len([i for i in with_tracks.observation_ids if "radar" in i]) == 6
+
+
+def test_a_burst_heard_where_a_ripple_falls_does_not_become_its_origin() -> None:
+    """Rockets heard landing (eight impacts half a second apart, no launch heard, no radar) and a
+    post that sees the ripple as a burst of fire: one event, and still no origin. The burst's
+    place is where the rockets fell; taken as the origin, it attributed the fire to whoever holds
+    the ground it landed on and put the launcher in the buffer strip."""
+    agreement, geo = terms()
+    impact = across(-0.5)
+    n, t0 = 8, 1_772_338_325.0
+    blasts = AcousticEvents(
+        ids=[f"b{k}" for k in range(n)], t=t0 + 0.5 * np.arange(n), lon=np.full(n, impact[0]),
+        lat=np.full(n, impact[1]), semi_major_m=np.full(n, 150.0), semi_minor_m=np.full(n, 100.0),
+        azimuth_deg=np.zeros(n), n_detections=np.full(n, 7), detections={},
+    )  # fmt: skip
+    post = GEOD.fwd(impact[0], impact[1], 180.0, 3_000.0)[:2]
+    seen = sighting(1, post, impact, "IT", observed_at="2026-03-01T04:12:06Z")
+    seen["sighting_type"], seen["weapon_class"] = "burst", "mlrs"
+    (ev,) = run_pipeline([seen], blasts, agreement, geo)
+    assert ev.observation_ids == ["test-sighting-1"] and len(ev.acoustic_ids) == n
+    assert ev.attribution.probs is None and math.isnan(ev.origin_lon)
+    assert not any(b.provision_id == "P6" for b in ev.breaches)

@@ -46,6 +46,7 @@ from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellip
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Place = tuple[float, float, FloatArray]  # x, y and covariance
 
 GATE_CHI2 = 13.8  # 99.9% of a 2-D normal: a report outside is not the same occurrence
 RADAR_ORIGIN_M = 1_500.0  # tracks of one battery: launchers spread a few hundred metres
@@ -77,6 +78,9 @@ class FusedEvent:
     origin: tuple[float, float, FloatArray] | None = None
     ray: Ray | None = None
     members: list[Evidence] = field(default_factory=list)
+    # reports that joined at the impact: an origin they state is where rounds fell (a salvo's
+    # impacts heard as a burst; a post that took impacts for a launch), never the event's origin
+    at_impact: set[str] = field(default_factory=set)
     acoustic: list[int] = field(default_factory=list)  # rows of AcousticEvents
     launch_blasts: int = 0
     impact_blasts: int = 0
@@ -411,14 +415,26 @@ def _event_place(ev: FusedEvent, origin: bool) -> tuple[float, float, FloatArray
     return ev.origin
 
 
-def _salvo(ev: FusedEvent, blast_t: FloatArray) -> bool:
-    """Rounds fired at an automatic weapon's cadence (a rocket launcher's ripple): its impacts
-    are heard as a burst, where tube artillery's and mortars' rounds come seconds apart. The
-    cadence is the radar's tracks', else the located blasts': the two together would pair each
-    round's track with its own launch blast, a few milliseconds apart."""
-    tracks = [m.t0 for m in ev.members if m.kind == "radar_track"]
-    t = np.sort(np.asarray(tracks if len(tracks) >= 3 else blast_t[ev.acoustic], dtype=np.float64))
-    return len(t) >= 3 and float(np.median(np.diff(t))) <= SALVO_INTERVAL_S
+def _cadence(ev: FusedEvent, blast_t: FloatArray) -> float | None:
+    """Median interval between an event's rounds, or None when fewer than three are timed: the
+    radar's tracks', else the located blasts' (the two together would pair each round's track
+    with its own launch blast, a few milliseconds apart). Intervals are taken within each radar's
+    own tracks: two radars that track the same rounds give each round twice, at the same
+    instant, and a mortar's three rounds would seem a ripple."""
+    by_radar: dict[str, list[float]] = {}
+    for m in ev.members:
+        if m.kind == "radar_track":
+            by_radar.setdefault(m.source, []).append(m.t0)
+    gaps = [np.diff(np.sort(np.asarray(t, dtype=np.float64))) for t in by_radar.values() if len(t) >= 2]
+    intervals = np.concatenate(gaps) if gaps else np.zeros(0)
+    if len(intervals) < 2:
+        intervals = np.diff(np.sort(np.asarray(blast_t[ev.acoustic], dtype=np.float64)))
+    return float(np.median(intervals)) if len(intervals) >= 2 else None
+
+
+def _automatic(r: Evidence) -> bool:
+    """A report of fire at an automatic weapon's cadence: a burst heard, or seen."""
+    return r.kind == "acoustic_burst" or (r.kind == "sighting" and r.sighting_type == "burst")
 
 
 def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArray) -> list[Evidence]:
@@ -457,30 +473,34 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
             left.append(r)
             continue
         radius = 3.0 * math.sqrt(float(np.trace(place[2]))) + 5_000.0
-        best, best_cost = None, math.inf
+        best, best_cost, best_at_impact = None, math.inf, False
         for k in np.unique(of_end[tree.query_ball_point([place[0], place[1]], radius)]).tolist():
             if r.t1 < t_lo[k] or r.t0 > t_hi[k]:
                 continue
             ev = fire[k]
-            # a post may take a launch for an impact and the other way round: try both ends. A
-            # burst is a firing point: at the impact of an event whose origin is known it is
-            # another shooter (the side under fire firing back), not the same fire, unless the
-            # event is a salvo whose impacts ripple like one
-            ends = (
-                (ev.origin,)
-                if r.kind == "acoustic_burst" and ev.origin is not None and not _salvo(ev, blast_t)
-                else None
-            )
-            for target in ends or (_event_place(ev, origin=False), ev.origin):
+            targets: tuple[Place | None, ...] = (_event_place(ev, origin=False), ev.origin)
+            if _automatic(r):
+                # a burst is automatic fire: the same fire only as a salvo whose impacts and
+                # launches ripple like one (a post may take either end for the other). An event
+                # whose rounds come seconds apart is another weapon (the side under fire firing
+                # back); one whose cadence is unknown, only at its firing point
+                cadence = _cadence(ev, blast_t)
+                if cadence is None:
+                    targets = (ev.origin,) if ev.origin is not None else targets
+                elif cadence > SALVO_INTERVAL_S:
+                    continue
+            for target in targets:
                 if target is None:
                     continue
                 c = _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
                 if c <= GATE_CHI2 and c < best_cost:
-                    best, best_cost = ev, c
+                    best, best_cost, best_at_impact = ev, c, target is not ev.origin
         if best is None:
             left.append(r)
         else:
             best.members.append(r)
+            if best_at_impact:
+                best.at_impact.add(r.obs_id)
     return left
 
 
@@ -598,7 +618,11 @@ def _finish(ev: FusedEvent) -> None:
     if ev.kind != "fire":
         return
     if ev.origin is None:
-        origins = [m.origin for m in ev.members if m.origin is not None and m.kind != "allegation"]
+        origins = [
+            m.origin
+            for m in ev.members
+            if m.origin is not None and m.kind != "allegation" and m.obs_id not in ev.at_impact
+        ]
         if origins:
             ev.origin = fuse_gaussians(origins)
         else:
