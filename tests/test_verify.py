@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from garant.cli import app
@@ -19,7 +21,7 @@ from garant.evaluation.score import EvalOptions, evaluate
 from garant.services.agreements import read_agreement
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
-from garant.verify.evidence import AcousticEvents
+from garant.verify.evidence import AcousticEvents, Ray
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 from tests.factories import make
 from tests.verify_factories import GEOD, across, radar, sighting, terms
@@ -417,3 +419,48 @@ def test_a_burst_heard_where_a_ripple_falls_does_not_become_its_origin() -> None
     assert ev.observation_ids == ["test-sighting-1"] and len(ev.acoustic_ids) == n
     assert ev.attribution.probs is None and math.isnan(ev.origin_lon)
     assert not any(b.provision_id == "P6" for b in ev.breaches)
+
+
+@given(
+    lo=st.floats(0.0, 20_000.0),
+    width=st.floats(100.0, 30_000.0),
+    misjudged=st.floats(0.0, 0.5),
+)
+def test_a_distance_band_law_keeps_its_share_inside_the_band(
+    lo: float, width: float, misjudged: float
+) -> None:
+    """Draws of a post's distance: within the band but for the misjudged share, which lies in
+    the neighbouring bands of the same ratio (all above when the band starts at the post)."""
+    hi = lo + width
+    u = (np.arange(10_000) + 0.5) / 10_000
+    d = Ray(0.0, 0.0, 0.0, 5.0, lo, hi, misjudged).distances(u)
+    inside = (d >= lo) & (d <= hi)
+    assert abs(inside.mean() - (1.0 - misjudged)) < 2e-3
+    floor = lo * lo / hi if lo > 0 else lo
+    ceiling = hi * hi / lo if lo > 0 else 2.0 * hi
+    assert d.min() >= floor - 1e-6 and d.max() <= ceiling + 1e-6
+    if lo > 0 and misjudged > 0.01:
+        assert abs((d < lo).mean() - misjudged / 2) < 2e-3
+
+
+def test_one_posts_sighting_is_attributed_from_its_band_not_a_gaussian_across_the_line() -> None:
+    """A post 5.5 km from the line sees a burst fired 2-5 km away, straight towards the line: the
+    shooter is on the post's side (0.5 to 3.5 km from the line) unless the band was misjudged
+    (15%, half of it too near). So P = 0.85 + 0.075 + a little, about 0.93. A Gaussian as long as
+    the band (the fusion's covariance) put a fifth of its mass across the line (P = 0.81)."""
+    agreement, geo = terms()
+    pos = agreement.positive_side
+    post = across(5.5)
+    # straight towards the line: down the gradient of the distance to it
+    step = 1e-3
+    d0, d_east, d_north = geo.signed_distance_m(
+        np.array([post[0], post[0] + step, post[0]]), np.array([post[1], post[1], post[1] + step])
+    )
+    az = math.degrees(math.atan2(-(d_east - d0) * math.cos(math.radians(post[1])), -(d_north - d0))) % 360
+    seen = make(
+        "sighting", 1, lon=post[0], lat=post[1], sighting_type="burst", bearing_deg=round(az, 1),
+        distance_band={"min_m": 2000.0, "max_m": 5000.0}, location_uncertainty_m=10,
+        weapon_class="small_arms",
+    )  # fmt: skip
+    (ev,) = _run([seen])
+    assert ev.attribution.probs is not None and 0.9 < ev.attribution.probs[pos] < 0.96

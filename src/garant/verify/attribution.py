@@ -56,6 +56,8 @@ class Attributor:
         moving; a flight with no known start), else its origin (a Gaussian or a ray)."""
         if ev.kind in ("presence", "interference", "advance") or (ev.kind == "air" and ev.origin is None):
             return (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
+        if ev.origin_law is not None:
+            return ev.origin_law
         return ev.origin if ev.origin is not None else ev.ray
 
     def _draws(self, source: tuple[float, float, FloatArray] | Ray) -> tuple[FloatArray, FloatArray]:
@@ -69,7 +71,7 @@ class Attributor:
 
     def _ray(self, r: Ray) -> tuple[FloatArray, FloatArray]:
         az = np.radians(r.azimuth_deg + r.sigma_deg * self._z[:, 0])
-        dist = r.r_min_m + (r.r_max_m - r.r_min_m) * self._u[:, 1]
+        dist = r.distances(self._u[:, 1])
         return r.x + dist * np.sin(az), r.y + dist * np.cos(az)
 
     def attribute(self, events: list[FusedEvent]) -> list[Attribution]:

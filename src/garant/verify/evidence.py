@@ -29,6 +29,9 @@ FloatArray = npt.NDArray[np.float64]
 GEOD = pyproj.Geod(ellps="WGS84")
 SIGMA_PER_95 = 1.0 / CHI2_95  # a 2-D 95% radius in standard deviations
 SIGHTING_BEARING_SIGMA_DEG = 5.0  # a monitor's bearing by compass and eye
+# a post's distance band is off by one band this often (the rate the simulated posts err at;
+# the mechanism's own patrol checks of sightings are the place to measure it)
+BAND_MISJUDGED = 0.15
 FLIGHT_DIRECTION_SIGMA_DEG = 15.0  # a projectile's direction of flight, judged by eye
 DEFAULT_ARRAY_SIGMA_DEG = 4.0  # an array's azimuth when the detection states no uncertainty
 DEFAULT_RAY_SIGMA_DEG = 15.0  # a crater's azimuth of origin when the analyst states none
@@ -57,7 +60,8 @@ def cov_from_radius95(radius_m: float, floor_m: float = 5.0) -> FloatArray:
 @dataclass
 class Ray:
     """The origin lies along a bearing from a point, between two distances (a crater's back-azimuth
-    over the weapon's range)."""
+    over the weapon's range; a post's bearing and distance band). `misjudged` is the chance that
+    the distance is in a neighbouring band instead, of the same ratio (a band misjudged by one)."""
 
     x: float
     y: float
@@ -65,6 +69,25 @@ class Ray:
     sigma_deg: float
     r_min_m: float
     r_max_m: float
+    misjudged: float = 0.0
+
+    def distances(self, u: FloatArray) -> FloatArray:
+        """Distances for uniform draws `u` in [0, 1): uniform within the band, or within the band
+        below ([r_min^2/r_max, r_min]) or above ([r_max, r_max^2/r_min]) with chance `misjudged`
+        (all of it above when the band starts at the post)."""
+        lo, hi = self.r_min_m, self.r_max_m
+        below = self.misjudged / 2.0 if lo > 0.0 else 0.0
+        above = self.misjudged - below
+        segments = [(lo * lo / hi if hi > 0.0 else 0.0, lo, below), (lo, hi, 1.0 - self.misjudged)]
+        segments.append((hi, hi * hi / lo if lo > 0.0 else 2.0 * hi, above))
+        out = np.empty(len(u))
+        start = 0.0
+        for a, b, w in segments:
+            sel = (u >= start) & (u < start + w)
+            out[sel] = a + (b - a) * (u[sel] - start) / w if w > 0.0 else a
+            start += w
+        out[u >= start] = hi  # rounding at the top end
+        return out
 
 
 @dataclass
@@ -82,6 +105,9 @@ class Evidence:
     y: float
     cov: FloatArray  # 2x2
     origin: tuple[float, float, FloatArray] | None = None  # Gaussian origin (x, y, cov)
+    # the same origin as a bearing and a distance band, for attribution: the Gaussian that fusion
+    # weighs spreads a band's misjudgement over both sides of the line
+    origin_law: Ray | None = None
     ray: Ray | None = None
     weapon_class: str | None = None
     count: int = 1
@@ -216,7 +242,8 @@ def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector, ranges_m: dict[s
     of flight points back towards the origin, as a crater's azimuth does."""
     ev.count = int(o.get("count", 1))
     ev.sighting_type = o.get("sighting_type")
-    ev.observer = (ev.x, ev.y)
+    post_x, post_y = ev.x, ev.y
+    ev.observer = (post_x, post_y)
     b, band = o.get("bearing_deg"), o.get("distance_band")
     if b is None:
         ev.x = ev.y = math.nan  # heard, not placed: it counts in time only
@@ -234,6 +261,7 @@ def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector, ranges_m: dict[s
     if ev.sighting_type in ("outgoing", "burst"):
         # seen leaving: the place is the origin; a burst of small arms is fired and lands close by
         ev.origin = (ev.x, ev.y, ev.cov)
+        ev.origin_law = Ray(post_x, post_y, grid_b, SIGHTING_BEARING_SIGMA_DEG, lo, hi, BAND_MISJUDGED)
     elif o.get("direction_of_flight_deg") is not None:
         seen_lon, seen_lat = proj.geo.unproject(ev.x, ev.y)
         back = (float(o["direction_of_flight_deg"]) + 180.0) % 360.0

@@ -76,6 +76,7 @@ class FusedEvent:
     y: float
     cov: FloatArray
     origin: tuple[float, float, FloatArray] | None = None
+    origin_law: Ray | None = None  # where the origin rests on one post's bearing and band
     ray: Ray | None = None
     members: list[Evidence] = field(default_factory=list)
     # reports that joined at the impact: an origin they state is where rounds fell (a salvo's
@@ -618,13 +619,15 @@ def _finish(ev: FusedEvent) -> None:
     if ev.kind != "fire":
         return
     if ev.origin is None:
-        origins = [
-            m.origin
+        sources = [
+            m
             for m in ev.members
             if m.origin is not None and m.kind != "allegation" and m.obs_id not in ev.at_impact
         ]
-        if origins:
-            ev.origin = fuse_gaussians(origins)
+        if sources:
+            ev.origin = fuse_gaussians(m.origin for m in sources if m.origin is not None)
+            if len(sources) == 1:
+                ev.origin_law = sources[0].origin_law
         else:
             rays = [m.ray for m in ev.members if m.ray is not None]
             if rays:
