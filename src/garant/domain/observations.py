@@ -118,6 +118,11 @@ class TrackPoint(_Part):
     altitude_m: float | None = Field(default=None, ge=-500, le=40_000)
 
 
+# the distance bands of the mechanism's sighting form (a post judges which one it saw fire in);
+# a band outside this list is accepted as stated
+SIGHTING_DISTANCE_BANDS_M = (0.0, 500.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0)
+
+
 class DistanceBand(_Part):
     min_m: Metres
     max_m: Metres

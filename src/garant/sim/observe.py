@@ -19,6 +19,7 @@ import orjson
 from scipy.spatial import cKDTree
 
 from garant.domain.agreement import Agreement
+from garant.domain.observations import SIGHTING_DISTANCE_BANDS_M
 from garant.geo.engine import Geography
 from garant.sim.events import Incident, Window
 from garant.sim.network import LinePath, Sites, place_rows
@@ -35,7 +36,7 @@ from garant.sim.physics import (
 from garant.sim.scenario import Regime, Scenario
 
 FloatArray = npt.NDArray[np.float64]
-DISTANCE_BANDS_M = (0.0, 500.0, 2_000.0, 5_000.0, 10_000.0, 20_000.0, 50_000.0)
+DISTANCE_BANDS_M = SIGHTING_DISTANCE_BANDS_M  # the posts judge in the form's bands
 CHI2_95_2D = math.sqrt(-2.0 * math.log(0.05))  # 2.4477: 95% ellipse of a 2-D normal, in sigmas
 
 

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import pyproj
 
+from garant.domain.observations import SIGHTING_DISTANCE_BANDS_M
 from garant.geo.engine import Geography
 from garant.verify._kernels import CHI2_95
 from garant.verify.bursts import BurstParams, locate_bursts
@@ -57,11 +58,23 @@ def cov_from_radius95(radius_m: float, floor_m: float = 5.0) -> FloatArray:
     return np.eye(2) * s * s
 
 
+def neighbouring_bands(lo: float, hi: float) -> tuple[float, float]:
+    """Where a distance band misjudged by one lies: from the bottom of the band below to the top
+    of the band above, in the sighting form's bands (none below the first, none above the last);
+    for a band not on the form, bands of the same ratio."""
+    bands = SIGHTING_DISTANCE_BANDS_M
+    if lo in bands and hi in bands and bands.index(hi) == bands.index(lo) + 1:
+        k = bands.index(lo)
+        return bands[max(k - 1, 0)], bands[min(k + 2, len(bands) - 1)]
+    return (lo * lo / hi if lo > 0.0 else 0.0), (hi * hi / lo if lo > 0.0 else 2.0 * hi)
+
+
 @dataclass
 class Ray:
     """The origin lies along a bearing from a point, between two distances (a crater's back-azimuth
     over the weapon's range; a post's bearing and distance band). `misjudged` is the chance that
-    the distance is in a neighbouring band instead, of the same ratio (a band misjudged by one)."""
+    the distance is in a neighbouring band instead, between `far_min_m` and `r_min_m` or between
+    `r_max_m` and `far_max_m` (a band misjudged by one), in equal shares where both exist."""
 
     x: float
     y: float
@@ -70,16 +83,54 @@ class Ray:
     r_min_m: float
     r_max_m: float
     misjudged: float = 0.0
+    far_min_m: float | None = None
+    far_max_m: float | None = None
+
+    def shares(self) -> tuple[float, float, float]:
+        """Chance of the band below, the band itself and the band above."""
+        has_below = self.far_min_m is not None and self.far_min_m < self.r_min_m
+        has_above = self.far_max_m is not None and self.far_max_m > self.r_max_m
+        sides = int(has_below) + int(has_above)
+        each = self.misjudged / sides if sides else 0.0
+        below, above = (each if has_below else 0.0), (each if has_above else 0.0)
+        return below, 1.0 - below - above, above
+
+    def cost(self, x: float, y: float, cov: FloatArray) -> float:
+        """How far a place (a Gaussian) is from this bearing and band, as -2 log likelihood ratio
+        against a place right on it: the bearing's squared deviation over its variance (the
+        bearing's own, and the place's spread across it at its range), plus, for a place only in
+        a neighbouring band, what misjudging the band costs; beyond those, infinite. A Gaussian as
+        long as the band says both too little across the bearing far out and too much along it."""
+        dx, dy = x - self.x, y - self.y
+        r = math.hypot(dx, dy)
+        if r < 1.0:
+            return 0.0
+        az = math.radians(self.azimuth_deg)
+        along = np.array([math.sin(az), math.cos(az)])
+        across = np.array([math.cos(az), -math.sin(az)])
+        dev = math.atan2(float(dx * across[0] + dy * across[1]), float(dx * along[0] + dy * along[1]))
+        var = math.radians(self.sigma_deg) ** 2 + float(across @ cov @ across) / (r * r)
+        slack = 2.0 * math.sqrt(max(float(along @ cov @ along), 0.0))
+        lo, hi = self.r_min_m, self.r_max_m
+        below, inside, above = self.shares()
+        if lo - slack <= r <= hi + slack:
+            penalty = 0.0
+        elif below > 0.0 and self.far_min_m is not None and self.far_min_m - slack <= r < lo:
+            penalty = 2.0 * math.log(inside / below)
+        elif above > 0.0 and self.far_max_m is not None and hi < r <= self.far_max_m + slack:
+            penalty = 2.0 * math.log(inside / above)
+        else:
+            return math.inf
+        return dev * dev / var + penalty
 
     def distances(self, u: FloatArray) -> FloatArray:
-        """Distances for uniform draws `u` in [0, 1): uniform within the band, or within the band
-        below ([r_min^2/r_max, r_min]) or above ([r_max, r_max^2/r_min]) with chance `misjudged`
-        (all of it above when the band starts at the post)."""
+        """Distances for uniform draws `u` in [0, 1): uniform within the band, else within the
+        band below or above, in the shares of `shares`."""
         lo, hi = self.r_min_m, self.r_max_m
-        below = self.misjudged / 2.0 if lo > 0.0 else 0.0
-        above = self.misjudged - below
-        segments = [(lo * lo / hi if hi > 0.0 else 0.0, lo, below), (lo, hi, 1.0 - self.misjudged)]
-        segments.append((hi, hi * hi / lo if lo > 0.0 else 2.0 * hi, above))
+        below, inside, above = self.shares()
+        far_lo = lo if self.far_min_m is None else self.far_min_m
+        far_hi = hi if self.far_max_m is None else self.far_max_m
+        segments = [(far_lo, lo, below), (lo, hi, inside), (hi, far_hi, above)]
         out = np.empty(len(u))
         start = 0.0
         for a, b, w in segments:
@@ -108,6 +159,7 @@ class Evidence:
     # the same origin as a bearing and a distance band, for attribution: the Gaussian that fusion
     # weighs spreads a band's misjudgement over both sides of the line
     origin_law: Ray | None = None
+    sight: Ray | None = None  # a placed sighting's bearing and band from its post
     ray: Ray | None = None
     weapon_class: str | None = None
     count: int = 1
@@ -258,10 +310,12 @@ def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector, ranges_m: dict[s
     s_along = max(hi - lo, 500.0)
     s_across = max(d, 500.0) * math.tan(math.radians(SIGHTING_BEARING_SIGMA_DEG))
     ev.cov = _along_across_cov(grid_b, s_along, s_across)
+    far_lo, far_hi = neighbouring_bands(lo, hi)
+    ev.sight = Ray(post_x, post_y, grid_b, SIGHTING_BEARING_SIGMA_DEG, lo, hi, BAND_MISJUDGED, far_lo, far_hi)
     if ev.sighting_type in ("outgoing", "burst"):
         # seen leaving: the place is the origin; a burst of small arms is fired and lands close by
         ev.origin = (ev.x, ev.y, ev.cov)
-        ev.origin_law = Ray(post_x, post_y, grid_b, SIGHTING_BEARING_SIGMA_DEG, lo, hi, BAND_MISJUDGED)
+        ev.origin_law = ev.sight
     elif o.get("direction_of_flight_deg") is not None:
         seen_lon, seen_lat = proj.geo.unproject(ev.x, ev.y)
         back = (float(o["direction_of_flight_deg"]) + 180.0) % 360.0

@@ -493,7 +493,11 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
             for target in targets:
                 if target is None:
                     continue
-                c = _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
+                c = (
+                    r.sight.cost(*target)
+                    if r.sight is not None
+                    else _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
+                )
                 if c <= GATE_CHI2 and c < best_cost:
                     best, best_cost, best_at_impact = ev, c, target is not ev.origin
         if best is None:
