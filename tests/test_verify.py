@@ -498,3 +498,40 @@ def test_a_post_that_misjudges_its_band_by_one_still_reports_the_fire_it_saw() -
     assert "test-sighting-9" in ev.observation_ids and ev.grade.level == "corroborated"
     seen["distance_band"] = {"min_m": 20_000.0, "max_m": 50_000.0}
     assert len(_run([*tracks, seen])) == 2
+
+
+@pytest.mark.parametrize("second", ["sighting", "crater"])
+def test_a_report_far_beyond_a_posts_band_is_another_fire(second: str) -> None:
+    """Post A sees a burst 2-5 km out on its bearing. A second report, a minute later, places fire
+    12 km out on that same bearing: another post's sighting from 3.5 km beside it, or a crater.
+    Beyond even a band misjudged by one (5-10 km), it is another fire: two events. The Gaussians
+    as long as the bands are wide had gated the two together (chi-square 8)."""
+    a_post = across(8.0)
+    far = GEOD.fwd(a_post[0], a_post[1], 120.0, 12_000.0)[:2]
+    a = make(
+        "sighting", 1, lon=a_post[0], lat=a_post[1], sighting_type="burst", bearing_deg=120.0,
+        distance_band={"min_m": 2000.0, "max_m": 5000.0}, location_uncertainty_m=10,
+        weapon_class="small_arms", observed_at="2026-03-01T04:12:00Z",
+    )  # fmt: skip
+    if second == "sighting":
+        b_post = GEOD.fwd(far[0], far[1], 30.0, 3_500.0)[:2]
+        b = make(
+            "sighting", 2, lon=b_post[0], lat=b_post[1], sighting_type="burst", bearing_deg=210.0,
+            distance_band={"min_m": 2000.0, "max_m": 5000.0}, location_uncertainty_m=10,
+            weapon_class="small_arms", observed_at="2026-03-01T04:13:00Z", source_id="op-77",
+        )  # fmt: skip
+    else:
+        b = make(
+            "crater", 2, lon=far[0], lat=far[1], location_uncertainty_m=10,
+            observed_at="2026-03-01T04:13:00Z", weapon_class="mortar_lt_120",
+            azimuth_of_origin_deg=300.0, azimuth_uncertainty_deg=10,
+        )  # fmt: skip
+    assert len(_run([a, b])) == 2
+    # the same report on the band's far edge (5 km) is the same fire
+    near = GEOD.fwd(a_post[0], a_post[1], 120.0, 5_000.0)[:2]
+    if second == "sighting":
+        b_post = GEOD.fwd(near[0], near[1], 30.0, 3_500.0)[:2]
+        b.update(lon=b_post[0], lat=b_post[1])
+    else:
+        b.update(lon=near[0], lat=near[1])
+    assert len(_run([a, b])) == 1

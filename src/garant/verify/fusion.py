@@ -528,6 +528,25 @@ def _same_shooter(r: Evidence, ev: FusedEvent) -> bool:
     )
 
 
+def _grouping_cost(r: Evidence, place: Place, ev: FusedEvent, target: Place) -> float:
+    """How far a report is from a group of reports: by its own bearing and band if it is a
+    sighting; against the bearings and bands of a group that rests on sightings alone (each must
+    agree; a seen launch or burst against a burst's firing point); else the chi-square of the
+    two Gaussians. A sighting's Gaussian is as long as its band is wide, and a burst's landing
+    place is kilometres wide: two of them gated a burst 3 km off the post's bearing in."""
+    if r.sight is not None:
+        return r.sight.cost(*target)
+    substantive = [m for m in ev.members if m.kind != "allegation"]
+    if substantive and all(m.sight is not None for m in substantive):
+
+        def seen_at(m: Evidence) -> Place:
+            fired = m.sighting_type in ("outgoing", "burst") and r.kind == "acoustic_burst"
+            return r.origin if fired and r.origin is not None else place
+
+        return max(m.sight.cost(*seen_at(m)) for m in substantive if m.sight is not None)
+    return _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
+
+
 def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
     """Reports that matched no fire event, grouped with each other by the same gate."""
     events: list[FusedEvent] = []
@@ -549,7 +568,7 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
             target = (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
             if place is None or target is None or not _same_shooter(r, ev):
                 continue
-            if _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2]) <= GATE_CHI2:
+            if _grouping_cost(r, place, ev, target) <= GATE_CHI2:
                 # the first report that is not an allegation sets the window (an allegation's
                 # vague time, good to forty minutes, let a burst half an hour off join)
                 if r.kind != "allegation" and all(m.kind == "allegation" for m in ev.members):
