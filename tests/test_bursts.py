@@ -402,3 +402,20 @@ def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:
     meanwhile = {**earlier, "observed_at": _iso(t0 + 2.0), "observed_until": _iso(t0 + 9.0)}
     (one,) = _fire(run_pipeline([meanwhile], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert "test-sighting-1" in one.observation_ids and one.grade.level == "corroborated"
+
+
+def test_a_ripple_tracked_by_radar_keeps_its_heavy_class_when_its_launch_is_heard_as_a_burst() -> None:
+    """A rocket launcher 20 km inside the negative party's area fires a ripple, tracked by radar
+    as MLRS; its launches are heard as a burst from the same place. The burst is the ripple's
+    sound, not a rifle's: the class stays MLRS and the launcher is inside the MLRS withdrawal
+    zone (P2). The rule that a burst discredits a heavy class had made it no class at all."""
+    agreement, geo = terms()
+    launcher, target = across(-20.0), across(10.0)
+    t0 = 1_772_400_000.0
+    loose = _detections(launcher, t0, np.random.default_rng(3))
+    tracks = [radar(k, launcher, target, 150.0, observed_at=_iso(t0 + 0.3 * k)) for k in range(12)]
+    for t in tracks:
+        t["weapon_class"] = "mlrs"
+    (ev,) = _fire(run_pipeline(tracks, AcousticEvents.empty(), agreement, geo, loose_detections=loose))
+    assert any(i.startswith("det-") for i in ev.observation_ids)  # the burst joined the ripple
+    assert ev.weapon_class == "mlrs" and "P2" in {b.provision_id for b in ev.breaches}

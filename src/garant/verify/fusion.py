@@ -88,10 +88,13 @@ class FusedEvent:
     rounds: int = 0
 
     def weapon_class(self, heavy: frozenset[str] = frozenset()) -> str | None:
-        """The reports' vote (a crater's counts twice). Where the fire was heard at an automatic
-        weapon's cadence (a burst), a heavy class is not believed: no gun or launcher of the
-        withdrawal lists fires several rounds a second, and observers mistake one for another."""
-        automatic = any(m.kind == "acoustic_burst" for m in self.members)
+        """The reports' vote (a crater's counts twice). Where the fire is known only as heard at
+        an automatic weapon's cadence (a burst), a heavy class is not believed: no gun of the
+        withdrawal lists fires several rounds a second, and observers mistake one for another.
+        A rocket launcher's ripple does, and is tracked by radar or heard launching and landing:
+        with those, a burst is the ripple's sound and the reports' heavy class stands."""
+        ripple = bool(self.acoustic) or any(m.kind == "radar_track" for m in self.members)
+        automatic = not ripple and any(m.kind == "acoustic_burst" for m in self.members)
         votes: Counter[str] = Counter()
         for m in self.members:
             if m.weapon_class and m.kind != "allegation" and not (automatic and m.weapon_class in heavy):
