@@ -419,3 +419,26 @@ def test_a_ripple_tracked_by_radar_keeps_its_heavy_class_when_its_launch_is_hear
     (ev,) = _fire(run_pipeline(tracks, AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert any(i.startswith("det-") for i in ev.observation_ids)  # the burst joined the ripple
     assert ev.weapon_class == "mlrs" and "P2" in {b.provision_id for b in ev.breaches}
+
+
+def test_a_few_rifle_shots_located_as_blasts_do_not_make_a_burst_a_ripple() -> None:
+    """The rifleman's burst again, six of its shots also located as blasts (heard by enough
+    sensors), and a post that takes it for a tank gun: still not believed. Only radar tracks, or
+    launches paired with their impacts, make a burst the sound of a heavy weapon's ripple."""
+    agreement, geo = terms()
+    shooter = across(-0.6)
+    t0 = 1_772_400_000.0
+    loose = _detections(shooter, t0, np.random.default_rng(3))
+    n = 6  # enough located blasts to be a fire event of their own
+    shots = AcousticEvents(
+        ids=[f"shot-{k}" for k in range(n)], t=t0 + 1.0 + 0.4 * np.arange(n), lon=np.full(n, shooter[0]),
+        lat=np.full(n, shooter[1]), semi_major_m=np.full(n, 80.0), semi_minor_m=np.full(n, 60.0),
+        azimuth_deg=np.zeros(n), n_detections=np.full(n, 4), detections={},
+    )  # fmt: skip
+    post = GEOD.fwd(shooter[0], shooter[1], 250.0, 3_000.0)[:2]
+    tank = sighting(1, post, shooter, "TR", observed_at=_iso(t0 + 5.0), weapon_class="tank_artillery_lt_100")
+    tank["sighting_type"] = "outgoing"
+    (ev,) = _fire(run_pipeline([tank], shots, agreement, geo, loose_detections=loose))
+    assert len(ev.acoustic_ids) == n and "test-sighting-1" in ev.observation_ids
+    assert any(i.startswith("det-") for i in ev.observation_ids)
+    assert ev.weapon_class is None and "P2" not in {b.provision_id for b in ev.breaches}

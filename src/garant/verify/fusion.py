@@ -91,9 +91,12 @@ class FusedEvent:
         """The reports' vote (a crater's counts twice). Where the fire is known only as heard at
         an automatic weapon's cadence (a burst), a heavy class is not believed: no gun of the
         withdrawal lists fires several rounds a second, and observers mistake one for another.
-        A rocket launcher's ripple does, and is tracked by radar or heard launching and landing:
-        with those, a burst is the ripple's sound and the reports' heavy class stands."""
-        ripple = bool(self.acoustic) or any(m.kind == "radar_track" for m in self.members)
+        A rocket launcher's ripple does, and is tracked by radar or heard launching and landing
+        (a launch group paired with its impacts): with those, a burst is the ripple's sound and
+        the reports' heavy class stands. A few rifle shots located as blasts are neither."""
+        ripple = (self.launch_blasts > 0 and self.impact_blasts > 0) or any(
+            m.kind == "radar_track" for m in self.members
+        )
         automatic = not ripple and any(m.kind == "acoustic_burst" for m in self.members)
         votes: Counter[str] = Counter()
         for m in self.members:
