@@ -35,7 +35,7 @@ from garant.verify.acoustic import AssociationParams, Network, associate
 from garant.verify.bulletin_files import write_bulletin
 from garant.verify.bursts import BurstParams
 from garant.verify.evidence import AcousticEvents
-from garant.verify.files import read_detections, read_stations
+from garant.verify.files import detections_by_id, read_detections, read_stations
 from garant.verify.pipeline import run_pipeline
 
 def peak_mb():
@@ -71,6 +71,7 @@ with (root / "observations.jsonl").open("rb") as fh:
             loose.append(o)
 agreement = read_agreement("demo")
 events = run_pipeline(rows, blasts, agreement, loose_detections=loose,
+                      detections_of=detections_by_id(root / "observations.jsonl"),
                       bursts=BurstParams(speed_ms=speed, timing_sigma_s=sigma))
 write_bulletin(root / "bulletin", events, tuple(p.code for p in agreement.parties))
 t2 = time.perf_counter()

@@ -442,3 +442,42 @@ def test_a_few_rifle_shots_located_as_blasts_do_not_make_a_burst_a_ripple() -> N
     assert len(ev.acoustic_ids) == n and "test-sighting-1" in ev.observation_ids
     assert any(i.startswith("det-") for i in ev.observation_ids)
     assert ev.weapon_class is None and "P2" not in {b.provision_id for b in ev.breaches}
+
+
+def test_a_burst_takes_back_the_shots_the_acoustic_engine_located_alone() -> None:
+    """A rifleman's burst heard at four sensors, two of whose streams the acoustic engine took as
+    two located blasts (a few shots heard widely enough): too few blasts for a fire event, so
+    they were left out, and the two streams left loose cannot place the burst. Given back, the
+    arrivals place it: one fire event in the buffer strip, the two blasts its parts, the loose
+    arrivals its observations."""
+    agreement, geo = terms()
+    shooter = across(-0.6)
+    t0 = 1_772_400_000.0
+    heard = [
+        d
+        for d in _detections(shooter, t0, np.random.default_rng(3))
+        if d["sensor_id"] in {f"ac-{k}" for k in range(4)}
+    ]
+    by_id = {d["client_id"]: d for d in heard}
+    taken = {k: [d["client_id"] for d in heard if d["sensor_id"] == f"ac-{k}"] for k in (2, 3)}
+    loose = [d for d in heard if d["sensor_id"] in ("ac-0", "ac-1")]
+    blasts = AcousticEvents(
+        ids=["blast-2", "blast-3"], t=np.array([t0 + 1.0, t0 + 2.0]), lon=np.full(2, shooter[0]),
+        lat=np.full(2, shooter[1]), semi_major_m=np.full(2, 80.0), semi_minor_m=np.full(2, 60.0),
+        azimuth_deg=np.zeros(2), n_detections=np.array([len(taken[2]), len(taken[3])]),
+        detections={"blast-2": taken[2], "blast-3": taken[3]},
+    )  # fmt: skip
+    assert run_pipeline([], blasts, agreement, geo, loose_detections=loose) == []
+    asked: list[list[str]] = []
+
+    def fetch(ids: list[str]) -> list[dict[str, Any]]:
+        asked.append(ids)
+        return [by_id[i] for i in ids]
+
+    (ev,) = run_pipeline([], blasts, agreement, geo, loose_detections=loose, detections_of=fetch)
+    assert asked == [sorted(taken[2] + taken[3])]
+    assert ev.acoustic_ids == ["blast-2", "blast-3"]
+    assert sorted(ev.observation_ids) == sorted(d["client_id"] for d in loose)
+    assert {b.provision_id for b in ev.breaches} == {"P1", "P6"}
+    _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, shooter[0], shooter[1])
+    assert err < 150.0

@@ -99,6 +99,7 @@ def verify_command(
     from garant.verify.bulletin_files import read_acoustic, write_bulletin
     from garant.verify.bursts import BurstParams
     from garant.verify.evidence import AcousticEvents
+    from garant.verify.files import detections_by_id
     from garant.verify.pipeline import run_pipeline
 
     began = time.perf_counter()
@@ -131,6 +132,7 @@ def verify_command(
         progress=lambda s: console.print(s),
         loose_detections=loose,
         bursts=BurstParams(speed_ms=speed, timing_sigma_s=timing_sigma),
+        detections_of=detections_by_id(observations),
     )
     write_bulletin(out, events, tuple(p.code for p in terms.parties))
     n_viol = sum(len(e.breaches) for e in events)

@@ -84,6 +84,11 @@ def update_verification(
     raise StaleFusion("the verified bulletin kept moving under this run; try again")
 
 
+def _detections(db: Database, ids: list[str]) -> list[dict[str, Any]]:
+    with db.read() as conn:
+        return vstore.detections_by_id(conn, ids)
+
+
 def _pending(conn: Any, seen: int) -> tuple[int, datetime | None, datetime | None, int]:
     row = conn.execute(
         select(
@@ -133,7 +138,13 @@ def _run(db: Database, say: Callable[[str], None], bursts: BurstParams | None) -
     produced = [
         v
         for v in run_pipeline(
-            reports, blasts, agreement, geography_for(agreement), loose_detections=loose, bursts=bursts
+            reports,
+            blasts,
+            agreement,
+            geography_for(agreement),
+            loose_detections=loose,
+            bursts=bursts,
+            detections_of=lambda ids: _detections(db, ids),
         )
         if core[0].timestamp() <= v.t_start <= core[1].timestamp() and math.isfinite(v.lon)
     ]

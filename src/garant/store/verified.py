@@ -71,6 +71,18 @@ def loose_detections_in(conn: Connection, start: datetime, end: datetime) -> lis
     return [_with_id(r.id, r.payload) for r in conn.execute(q)]
 
 
+def detections_by_id(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The acoustic detections with these ids, as accepted, with their `id` (the arrivals of
+    located blasts that make no fire event, for the burst finder)."""
+    out = []
+    for k in range(0, len(ids), _CHUNK):
+        q = select(observations.c.id, observations.c.payload).where(
+            observations.c.id.in_(ids[k : k + _CHUNK]), observations.c.kind == "acoustic_detection"
+        )
+        out += [_with_id(r.id, r.payload) for r in conn.execute(q)]
+    return out
+
+
 def _with_id(obs_id: str, payload: str | bytes) -> dict[str, Any]:
     out: dict[str, Any] = orjson.loads(payload)
     out["id"] = obs_id

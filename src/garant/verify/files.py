@@ -13,10 +13,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from garant.evaluation.tables import parse_time
 from garant.sim.physics import iso_times
@@ -156,3 +157,25 @@ def write_events(out: Path, events: Events, detections: Detections, prefix: str 
             f"{detections.ids[i]},{ids[e]}\n" for i, e in enumerate(events.assignment.tolist()) if e >= 0
         )
     return ids
+
+
+def detections_by_id(path: Path) -> Callable[[list[str]], list[dict[str, Any]]]:
+    """A lookup of the acoustic detections of an observation file (JSON lines) by id (`id`, else
+    `client_id`), reading the file again when asked: the pipeline wants only the few whose
+    located blasts make no event, and keeping every explained arrival in memory for that would
+    double the memory of an armed-attack day."""
+
+    def fetch(ids: list[str]) -> list[dict[str, Any]]:
+        wanted = set(ids)
+        out = []
+        with path.open("rb") as fh:
+            for line in fh:
+                if b"acoustic_detection" not in line:
+                    continue
+                row = orjson.loads(line)
+                name = str(row.get("id") or row.get("client_id"))
+                if row.get("kind") == "acoustic_detection" and name in wanted:
+                    out.append(row)
+        return out
+
+    return fetch

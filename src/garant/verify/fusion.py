@@ -185,9 +185,14 @@ def fuse(
     acoustic: AcousticEvents,
     acoustic_xy: tuple[FloatArray, FloatArray],
     acoustic_party: npt.NDArray[np.int16],
+    bursts: Callable[[list[int]], list[Evidence]] | None = None,
 ) -> list[FusedEvent]:
     """All evidence -> fused events. `acoustic_xy` are the blasts' projected positions and
-    `acoustic_party` the control area each lies in (index, -1 for none)."""
+    `acoustic_party` the control area each lies in (index, -1 for none). `bursts`, given the
+    rows of the located blasts that make no fire event (strays), locates the bursts among the
+    loose arrivals and the strays' own: a rifleman's shots heard by four sensors are located one
+    by one, and the rest of his burst is left without them. A burst that uses a stray's arrivals
+    takes the stray whole (`extra["blast_rows"]`)."""
     by_kind: dict[str, list[Evidence]] = {}
     for e in evidence:
         by_kind.setdefault(e.kind, []).append(e)
@@ -195,15 +200,27 @@ def fuse(
     groups = _blast_groups(acoustic, acoustic_xy, acoustic_party)
     _link_groups(events, groups)
     events += _paired_groups(groups)
+    # a few blasts and nothing else is, in the simulated regimes, a false or stray event far
+    # more often than an incident: such events stay in the acoustic bulletin, out of this one (a
+    # report is not tied to them either: see `_attach`)
+    strays = [ev for ev in events if not ev.members and len(ev.acoustic) < MIN_ACOUSTIC_ONLY_BLASTS]
+    if bursts is not None:
+        by_kind["acoustic_burst"] = by_kind.get("acoustic_burst", []) + bursts(
+            sorted(r for ev in strays for r in ev.acoustic)
+        )
     reports = [
         e for k in ("acoustic_burst", "crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])
     ]
     reports.sort(key=lambda e: (e.t0, e.obs_id))
     leftovers = _attach(events, reports, acoustic.t)
-    # a few blasts and nothing else is, in the simulated regimes, a false or stray event far
-    # more often than an incident: such events stay in the acoustic bulletin, out of this one
     events = [ev for ev in events if ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS]
     events += _report_events(leftovers)
+    taken: set[int] = set()
+    for ev in events:
+        for m in ev.members:
+            rows = [r for r in m.extra.get("blast_rows", []) if r not in taken]
+            taken.update(rows)
+            ev.acoustic += rows
     presence = by_kind.get("weapon_presence", [])
     events += _cluster_simple(
         "presence",

@@ -74,11 +74,14 @@ def run_pipeline(
     progress: Callable[[str], None] | None = None,
     loose_detections: list[dict[str, Any]] | None = None,
     bursts: BurstParams | None = None,
+    detections_of: Callable[[list[str]], list[dict[str, Any]]] | None = None,
 ) -> list[VerifiedEvent]:
     """Build the automatic bulletin. `observations` are accepted observations (their JSON, with
     an `id`, else their `client_id`, naming them); acoustic detections among them are left to
     the acoustic engine, whose located blasts come in `acoustic`. `loose_detections` are the
-    acoustic detections that no located blast explains: bursts of fire are located from them."""
+    acoustic detections that no located blast explains: bursts of fire are located from them,
+    and from the arrivals of the located blasts that make no fire event, which `detections_of`
+    fetches by id (without it, from the loose arrivals alone)."""
     geo = geo or Geography.from_agreement(agreement)
     proj = Projector(geo)
     ranges = {w.code: w.max_range_km * 1000.0 for w in agreement.weapon_classes if w.max_range_km}
@@ -89,13 +92,27 @@ def run_pipeline(
         if o["kind"] != "acoustic_detection"
     ]
     light = [w.max_range_km * 1000.0 for w in agreement.weapon_classes if w.max_range_km and not w.heavy]
-    located_bursts = burst_evidence(loose_detections or [], proj, bursts, min(light, default=2_000.0))
-    evidence += located_bursts
-    say(f"{len(evidence)} reports, {len(acoustic)} located blasts, {len(located_bursts)} bursts")
+    reach = min(light, default=2_000.0)
+    located: list[Evidence] = []
+
+    def locate(stray_rows: list[int]) -> list[Evidence]:
+        owner = {d: r for r in stray_rows for d in acoustic.detections.get(acoustic.ids[r], [])}
+        extra = detections_of(sorted(owner)) if detections_of is not None and owner else []
+        found = burst_evidence([*(loose_detections or []), *extra], proj, bursts, reach)
+        for e in found:  # a burst takes a stray blast whole, as the fire event's part
+            ids = e.extra["observation_ids"]
+            rows = sorted({owner[i] for i in ids if i in owner})
+            if rows:
+                e.extra["observation_ids"] = [i for i in ids if i not in owner]
+                e.extra["blast_rows"] = rows
+        located.extend(found)
+        return found
+
+    say(f"{len(evidence)} reports, {len(acoustic)} located blasts")
     ax, ay = geo.project(acoustic.lon, acoustic.lat)
     aparty = geo.party_index(acoustic.lon, acoustic.lat)
-    events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty)
-    say(f"{len(events)} fused events")
+    events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty, bursts=locate)
+    say(f"{len(events)} fused events, {len(located)} bursts located")
     attributions = Attributor(geo).attribute(events)
     classifier = Classifier(agreement, geo)
     heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
