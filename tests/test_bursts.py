@@ -481,3 +481,20 @@ def test_a_burst_takes_back_the_shots_the_acoustic_engine_located_alone() -> Non
     assert {b.provision_id for b in ev.breaches} == {"P1", "P6"}
     _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, shooter[0], shooter[1])
     assert err < 150.0
+
+
+def test_the_store_returns_the_detections_asked_for_by_id(db: Database) -> None:
+    """What the server's pipeline fetches for the arrivals of stray blasts: those detections,
+    as accepted and with their ids; not other kinds, not ids it does not hold."""
+    load_agreement_file(db, demo_files()[0])
+    arrivals = _detections(across(-0.6), 1_772_400_000.0, np.random.default_rng(3))[:3]
+    other = make("weapon_presence", 1, observed_at="2026-03-01T22:10:00Z")
+    outcome = ingest_with_retry(db, [*arrivals, other])
+    assert not outcome.errors
+    ids = {r.client_id: r.id for r in outcome.results}
+    with db.read() as conn:
+        got = vstore.detections_by_id(
+            conn, [ids[a["client_id"]] for a in arrivals[:2]] + [ids[other["client_id"]], "nope"]
+        )
+    assert sorted(g["id"] for g in got) == sorted(ids[a["client_id"]] for a in arrivals[:2])
+    assert {g["observed_at"] for g in got} == {a["observed_at"] for a in arrivals[:2]}

@@ -535,3 +535,22 @@ def test_a_report_far_beyond_a_posts_band_is_another_fire(second: str) -> None:
     else:
         b.update(lon=near[0], lat=near[1])
     assert len(_run([a, b])) == 1
+
+
+def test_a_post_that_sees_a_burst_and_names_a_heavy_gun_is_not_believed_on_the_class() -> None:
+    """A post sees fire 600 m from the line and names a tank gun. Seen leaving as single shots
+    ("outgoing"), the class stands and breaches its withdrawal zone (P2). Seen as a burst, it is
+    automatic fire, which no gun of the withdrawal lists fires: the class is not believed, as for
+    a burst heard (on the armed-attack day, 5 false P2 breaches)."""
+    shooter = across(-0.6)
+    post = GEOD.fwd(shooter[0], shooter[1], 250.0, 3_000.0)[:2]
+    seen = sighting(1, post, shooter, "TR", weapon_class="tank_artillery_lt_100")
+    seen["sighting_type"] = "outgoing"
+    (single,) = _run([seen])
+    assert single.weapon_class == "tank_artillery_lt_100" and "P2" in {
+        b.provision_id for b in single.breaches
+    }
+    seen["sighting_type"] = "burst"
+    (burst,) = _run([seen])
+    assert burst.weapon_class is None and "P2" not in {b.provision_id for b in burst.breaches}
+    assert "P1" in {b.provision_id for b in burst.breaches}

@@ -156,9 +156,6 @@ class Evidence:
     y: float
     cov: FloatArray  # 2x2
     origin: tuple[float, float, FloatArray] | None = None  # Gaussian origin (x, y, cov)
-    # the same origin as a bearing and a distance band, for attribution: the Gaussian that fusion
-    # weighs spreads a band's misjudgement over both sides of the line
-    origin_law: Ray | None = None
     sight: Ray | None = None  # a placed sighting's bearing and band from its post
     ray: Ray | None = None
     weapon_class: str | None = None
@@ -173,6 +170,12 @@ class Evidence:
     extra: dict[str, Any] = field(default_factory=dict)
     t: float = math.nan  # the stated time (`observed_at`)
     precision_s: float = 1.0
+
+    @property
+    def origin_law(self) -> Ray | None:
+        """The origin as a bearing and a distance band, for a post that saw the fire leave: the
+        Gaussian that fusion weighs spreads a misjudged band over both sides of the line."""
+        return self.sight if self.sighting_type in ("outgoing", "burst") else None
 
     @property
     def technical_grade(self) -> bool:
@@ -315,7 +318,6 @@ def _sighting(ev: Evidence, o: dict[str, Any], proj: Projector, ranges_m: dict[s
     if ev.sighting_type in ("outgoing", "burst"):
         # seen leaving: the place is the origin; a burst of small arms is fired and lands close by
         ev.origin = (ev.x, ev.y, ev.cov)
-        ev.origin_law = ev.sight
     elif o.get("direction_of_flight_deg") is not None:
         seen_lon, seen_lat = proj.geo.unproject(ev.x, ev.y)
         back = (float(o["direction_of_flight_deg"]) + 180.0) % 360.0

@@ -88,16 +88,17 @@ class FusedEvent:
     rounds: int = 0
 
     def weapon_class(self, heavy: frozenset[str] = frozenset()) -> str | None:
-        """The reports' vote (a crater's counts twice). Where the fire is known only as heard at
-        an automatic weapon's cadence (a burst), a heavy class is not believed: no gun of the
-        withdrawal lists fires several rounds a second, and observers mistake one for another.
+        """The reports' vote (a crater's counts twice). Where the fire is known only as heard or
+        seen at an automatic weapon's cadence (a burst, `_automatic`), a heavy class is not
+        believed: no gun of the withdrawal lists fires several rounds a second, and observers
+        mistake one for another.
         A rocket launcher's ripple does, and is tracked by radar or heard launching and landing
         (a launch group paired with its impacts): with those, a burst is the ripple's sound and
         the reports' heavy class stands. A few rifle shots located as blasts are neither."""
         ripple = (self.launch_blasts > 0 and self.impact_blasts > 0) or any(
             m.kind == "radar_track" for m in self.members
         )
-        automatic = not ripple and any(m.kind == "acoustic_burst" for m in self.members)
+        automatic = not ripple and any(_automatic(m) for m in self.members)
         votes: Counter[str] = Counter()
         for m in self.members:
             if m.weapon_class and m.kind != "allegation" and not (automatic and m.weapon_class in heavy):
@@ -516,11 +517,7 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
             for target in targets:
                 if target is None:
                     continue
-                c = (
-                    r.sight.cost(*target)
-                    if r.sight is not None
-                    else _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
-                )
+                c = _report_cost(r, place, target)
                 if c <= GATE_CHI2 and c < best_cost:
                     best, best_cost, best_at_impact = ev, c, target is not ev.origin
         if best is None:
@@ -551,23 +548,26 @@ def _same_shooter(r: Evidence, ev: FusedEvent) -> bool:
     )
 
 
-def _grouping_cost(r: Evidence, place: Place, ev: FusedEvent, target: Place) -> float:
-    """How far a report is from a group of reports: by its own bearing and band if it is a
-    sighting; against the bearings and bands of a group that rests on sightings alone (each must
-    agree; a seen launch or burst against a burst's firing point); else the chi-square of the
-    two Gaussians. A sighting's Gaussian is as long as its band is wide, and a burst's landing
-    place is kilometres wide: two of them gated a burst 3 km off the post's bearing in."""
+def _report_cost(r: Evidence, place: Place, target: Place) -> float:
+    """How far a report is from a place: by its own bearing and band if it is a placed sighting
+    (a Gaussian as long as the band is wide lets far places in along it and near ones out
+    across it), else the chi-square of the two Gaussians."""
     if r.sight is not None:
         return r.sight.cost(*target)
-    substantive = [m for m in ev.members if m.kind != "allegation"]
-    if substantive and all(m.sight is not None for m in substantive):
-
-        def seen_at(m: Evidence) -> Place:
-            fired = m.sighting_type in ("outgoing", "burst") and r.kind == "acoustic_burst"
-            return r.origin if fired and r.origin is not None else place
-
-        return max(m.sight.cost(*seen_at(m)) for m in substantive if m.sight is not None)
     return _chi2(place[0] - target[0], place[1] - target[1], place[2] + target[2])
+
+
+def _grouping_cost(r: Evidence, place: Place, ev: FusedEvent, target: Place) -> float:
+    """How far a report is from a group of reports: `_report_cost`, except against a group that
+    rests on sightings alone, whose bearings and bands must each agree with the report (a seen
+    launch or burst with a heard burst's firing point). A burst's landing place is kilometres
+    wide: against the sighting's Gaussian, a burst 3 km off the post's bearing was gated in."""
+    substantive = [m for m in ev.members if m.kind != "allegation"]
+    sights = [m for m in substantive if m.sight is not None]
+    if r.sight is not None or not sights or len(sights) < len(substantive):
+        return _report_cost(r, place, target)
+    fired = r.origin if r.kind == "acoustic_burst" and r.origin is not None else place
+    return max(m.sight.cost(*(fired if m.origin_law is not None else place)) for m in sights if m.sight)
 
 
 def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
