@@ -1,14 +1,15 @@
 """Attribution: the probability that an event's origin lies in each party's controlled area.
 
-The origin is a distribution, not a point: a 2-D Gaussian (radar, located launch blasts,
-crossed bearings) or a ray (a crater's azimuth of origin over the weapon's range). Its mass in
-each control polygon of the agreement version in force is integrated by Monte Carlo with one
-fixed set of quasi-random draws (a scrambled Sobol' sequence from SciPy, so the same event
-gives the same numbers on every run), counting draws with the geography's vectorised
-point-in-polygon. An origin whose whole 6-sigma ellipse lies in one area gets that party with
-probability 1 without sampling (most of them, far behind the line). Draws falling in no area
-(sea, beyond a border) are left out of the normalisation; if all do, the party is undetermined.
-No origin, no attribution: the event says "undetermined" rather than guess from where it landed.
+The origin is a distribution, not a point: a 2-D Gaussian (radar, located launch blasts, crossed
+bearings), a ray (a crater's azimuth of origin over the weapon's range) or an arc (the hyperbola
+of a burst two sensors alone heard). Its mass in each control polygon of the agreement version
+in force is integrated by Monte Carlo with one fixed set of quasi-random draws (a scrambled
+Sobol' sequence from SciPy, so the same event gives the same numbers on every run), counting
+draws with the geography's vectorised point-in-polygon. An origin whose whole 6-sigma ellipse
+lies in one area gets that party with probability 1 without sampling (most of them, far behind
+the line). Draws falling in no area (sea, beyond a border) are left out of the normalisation; if
+all do, the party is undetermined. No origin, no attribution: the event says "undetermined"
+rather than guess from where it landed.
 
 Who answers for what: fire and flights are attributed to whoever holds the ground they came
 from; weapons in place and interference to whoever holds the ground they are on; forces seen
@@ -26,6 +27,7 @@ from scipy.special import ndtri
 from scipy.stats import qmc
 
 from garant.geo.engine import Geography
+from garant.verify.bursts import Arc
 from garant.verify.evidence import Ray
 from garant.verify.fusion import FusedEvent
 
@@ -51,7 +53,7 @@ class Attributor:
         self._z = ndtri(np.clip(u, 1e-9, 1 - 1e-9))  # standard normal pairs
         self._u = u
 
-    def _source(self, ev: FusedEvent) -> tuple[float, float, FloatArray] | Ray | None:
+    def _source(self, ev: FusedEvent) -> tuple[float, float, FloatArray] | Ray | Arc | None:
         """What the event is attributed by: the place it is on (weapons, interference, forces
         moving; a flight with no known start), else its origin (a Gaussian or a ray)."""
         if ev.kind in ("presence", "interference", "advance") or (ev.kind == "air" and ev.origin is None):
@@ -60,8 +62,12 @@ class Attributor:
             return ev.origin_law
         return ev.origin if ev.origin is not None else ev.ray
 
-    def _draws(self, source: tuple[float, float, FloatArray] | Ray) -> tuple[FloatArray, FloatArray]:
-        return self._ray(source) if isinstance(source, Ray) else self._gaussian(*source)
+    def _draws(self, source: tuple[float, float, FloatArray] | Ray | Arc) -> tuple[FloatArray, FloatArray]:
+        if isinstance(source, Ray):
+            return self._ray(source)
+        if isinstance(source, Arc):
+            return source.draws(self._u[:, 0], self._z[:, 1])
+        return self._gaussian(*source)
 
     def _gaussian(self, x: float, y: float, cov: FloatArray) -> tuple[FloatArray, FloatArray]:
         w, v = np.linalg.eigh(cov)

@@ -28,7 +28,7 @@ hand: no library associates repeated-shot streams; the optimisation and the grap
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -58,6 +58,11 @@ REFINE_MARGIN = 3.0  # coincidences below the best scan point that a cell may be
 MAX_RUN = 400  # arrivals in a run at most
 MAX_SHOT_INTERVAL_S = 1.0  # median interval of a burst's arrivals where most are heard
 BEARING_FLOOR_DEG = 1.0  # a bearing's mean is no better than this (site effects, wind across)
+MIN_PAIR_SHOTS = 4  # shots heard at both of two sensors, alone, that make a burst
+HEARD_M = PAIR_M / 2.0  # a rifle is heard this far at most
+LOUDNESS_SITE_SIGMA = 0.2  # error of a log amplitude ratio that more shots do not average out
+ARC_MAX_M = 4_000.0  # a two-sensor burst's 95% semi-major at most: a longer curve is no place
+ARC_SEGMENT_M = 200.0  # longer steps between a hyperbola's samples are a jump past its asymptote
 
 
 @dataclass(frozen=True)
@@ -67,9 +72,43 @@ class BurstParams:
     min_stations: int = 3
 
 
+@dataclass(frozen=True)
+class Arc:
+    """Where a burst heard by two sensors alone was fired: along the hyperbola of their lag,
+    where both could hear it and no nearer sensor stayed silent, weighted by arc length and by
+    how well each point's ranges explain the two sensors' loudness (sound spreads as 1/range, so
+    the amplitude ratio of a shot at the two sensors is the inverse of their range ratio). One
+    lag draws a curve, not an ellipse: a Gaussian would put half its mass off the curve."""
+
+    x: FloatArray  # points along the hyperbola, m
+    y: FloatArray
+    weight: FloatArray  # probability of each point's stretch, sums to 1
+    nx: FloatArray  # unit normal of the hyperbola at each point
+    ny: FloatArray
+    sigma_m: FloatArray  # spread across the hyperbola at each point (the lag's precision)
+
+    def gaussian(self) -> tuple[float, float, FloatArray]:
+        """Mean and covariance of the law: for fusion, which weighs Gaussians."""
+        w = self.weight
+        mx, my = float(w @ self.x), float(w @ self.y)
+        dx, dy = self.x - mx, self.y - my
+        across = float(w @ self.sigma_m**2)
+        cov = np.array([[w @ (dx * dx), w @ (dx * dy)], [w @ (dx * dy), w @ (dy * dy)]]) + np.eye(2) * (
+            across + PLACE_FLOOR_M**2
+        )
+        return mx, my, cov
+
+    def draws(self, u: FloatArray, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Points of the law for uniform draws `u` in [0, 1) and standard normal `z`."""
+        k = np.minimum(np.searchsorted(np.cumsum(self.weight), u, side="right"), len(self.x) - 1)
+        off = z * self.sigma_m[k]
+        return self.x[k] + off * self.nx[k], self.y[k] + off * self.ny[k]
+
+
 @dataclass
 class Bursts:
-    """Located bursts, one row each; `members[k]` are the indices of its arrivals."""
+    """Located bursts, one row each; `members[k]` are the indices of its arrivals; `arcs[k]` the
+    law of a burst heard by two sensors alone (else None: the place is the Gaussian)."""
 
     t0: FloatArray  # first shot, origin time
     t1: FloatArray  # last shot, origin time
@@ -79,6 +118,7 @@ class Bursts:
     rounds: IntArray  # shots heard at the sensor that heard most
     n_stations: IntArray
     members: list[IntArray]
+    arcs: list[Arc | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.t0)
@@ -220,6 +260,15 @@ class _Heard:
         lo, hi = np.searchsorted(self.t, window)
         return len(np.setdiff1d(np.asarray(near, dtype=np.int64), self.station[lo:hi]))
 
+    def any_silent(
+        self, px: FloatArray, py: FloatArray, radius: FloatArray, window: tuple[float, float]
+    ) -> npt.NDArray[np.bool_]:
+        """For each point, whether a sensor nearer than `radius` had no arrival in `window`."""
+        lo, hi = np.searchsorted(self.t, window)
+        busy = set(self.station[lo:hi].tolist())
+        near = self.tree.query_ball_point(np.column_stack([px, py]), radius)
+        return np.array([any(s not in busy for s in n) for n in near], dtype=bool)
+
 
 @dataclass
 class _Pair:
@@ -272,21 +321,32 @@ def locate_bursts(
     graph = coo_matrix((np.ones(len(keys)), (keys[:, 0], keys[:, 1])), shape=(len(runs),) * 2)
     _, label = connected_components(graph, directed=False)
     out: list[tuple[float, float, float, float, FloatArray, int, int, IntArray]] = []
+    arcs: list[Arc | None] = []
     by_comp: dict[int, dict[tuple[int, int], _Pair]] = {}
     for key, pair in pairs.items():
         by_comp.setdefault(int(label[key[0]]), {})[key] = pair
     for mine in by_comp.values():
         in_comp = {r for key in mine for r in key}
-        # two sensors suffice when one of them is an array: a bearing and a lag fix a point
-        arrays = {int(rs[r]) for r in in_comp if runs[r].is_array}
-        if not _placeable(len({int(rs[r]) for r in in_comp}), len(arrays), p):
-            continue
         # an automatic weapon's cadence, at the sensor that heard most of it; a barrage's rounds
         # left over by the associator come seconds apart, and are the associator's to place
         loudest = max((r for key in mine for r in key), key=lambda r: len(runs[r].t))
         if float(np.median(np.diff(runs[loudest].t))) > MAX_SHOT_INTERVAL_S:
             continue
-        found = _locate(sx, sy, rs, runs, mine, c, tol, p, heard)
+        # two sensors suffice when one of them is an array: a bearing and a lag fix a point
+        arrays = {int(rs[r]) for r in in_comp if runs[r].is_array}
+        sensors = len({int(rs[r]) for r in in_comp})
+        arc: Arc | None = None
+        if _placeable(sensors, len(arrays), p):
+            found = _locate(sx, sy, rs, runs, mine, c, tol, p, heard)
+        elif sensors == 2 and len(mine) == 1:
+            # two single sensors: one lag, a curve; placed along it where the evidence allows
+            ((key, pair),) = mine.items()
+            arc = _pair_arc(sx, sy, rs, runs, key, pair, amp, c, tol, p, heard)
+            found = None if arc is None else (*arc.gaussian(), np.array(key, dtype=np.int64))
+            if found is not None and CHI2_95 * math.sqrt(float(np.linalg.eigvalsh(found[2])[-1])) > ARC_MAX_M:
+                found = None  # two sensors heard fire somewhere along kilometres of curve
+        else:
+            continue
         if found is None:
             continue
         x, y, cov, members = found
@@ -296,6 +356,7 @@ def locate_bursts(
         idx = np.sort(np.concatenate([runs[m].idx for m in members]))
         rounds = max(len(runs[m].t) for m in members)
         out.append((first, last, x, y, cov, rounds, len(np.unique(rs[members])), idx))
+        arcs.append(arc)
     if not out:
         return _empty()
     return Bursts(
@@ -307,6 +368,7 @@ def locate_bursts(
         rounds=np.array([o[5] for o in out], dtype=np.int64),
         n_stations=np.array([o[6] for o in out], dtype=np.int64),
         members=[o[7] for o in out],
+        arcs=arcs,
     )
 
 
@@ -454,6 +516,102 @@ def _locate(
     if fit is None:
         return None
     return fit[0], fit[1], fit[2], used
+
+
+def _pair_arc(
+    sx: FloatArray,
+    sy: FloatArray,
+    rs: IntArray,
+    runs: list[_Run],
+    key: tuple[int, int],
+    pair: _Pair,
+    amp: FloatArray,
+    c: float,
+    tol: float,
+    p: BurstParams,
+    heard: _Heard,
+) -> Arc | None:
+    """The law of a burst heard by two single sensors alone: the hyperbola of each lag at which
+    at least `MIN_PAIR_SHOTS` shots coincide, well above what any lag gets by chance, and not
+    clearly fewer than at the best lag (a nearly regular rhythm leaves a rival one shot off,
+    which nothing here can rule out, so each such lag's curve is kept), cut to where both
+    sensors could hear it (`HEARD_M`) and no sensor nearer than both had silence; each point
+    weighted by its stretch of curve and by the loudness ratio. None where nothing is left."""
+    i, j = key
+    a, b = int(rs[i]), int(rs[j])
+    bx, by = sx[b] - sx[a], sy[b] - sy[a]
+    theta = np.linspace(0.0, 2.0 * math.pi, HYPERBOLA_STEPS, endpoint=False)
+    ux, uy = np.cos(theta), np.sin(theta)
+    window = (min(runs[i].t[0], runs[j].t[0]), max(runs[i].t[-1], runs[j].t[-1]))
+    parts: list[tuple[FloatArray, ...]] = []
+    counts = [int(_count_at(pair.diffs, lag, tol)) for lag in pair.peaks]
+    # coincidences any lag gets by chance in a dense burst (the differences spread over every
+    # possible lag); a lag counts if it stands out of those and is not clearly below the best
+    chance = len(pair.diffs) * 2.0 * tol / (2.0 * (math.hypot(bx, by) / c + tol))
+    floor = max(
+        MIN_PAIR_SHOTS, chance + 3.0 * math.sqrt(chance) + 1.0, counts[0] - 2.0 * math.sqrt(counts[0])
+    )
+    for lag, shots in zip(pair.peaks, counts, strict=True):
+        d = c * lag
+        # a lag of the whole baseline (a rival one shot off, as a rule) draws no curve but the
+        # line beyond a sensor, where the samples of the scan fall in a heap
+        if shots < floor or abs(d) >= math.hypot(bx, by) - c * tol:
+            continue
+        den = 2.0 * (ux * bx + uy * by + d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (bx * bx + by * by - d * d) / den
+        px, py = sx[a] + r * ux, sy[a] + r * uy
+        rb = np.hypot(px - sx[b], py - sy[b])
+        ok = np.isfinite(r) & (r > 0.0) & (r < HEARD_M) & (rb < HEARD_M)
+        idx = np.flatnonzero(ok)
+        if len(idx):
+            quiet = heard.any_silent(px[idx], py[idx], np.minimum(r[idx], rb[idx]), window)
+            ok[idx[quiet]] = False
+        if not ok.any():
+            continue
+        # each point's stretch of curve: half the steps to its kept neighbours (a jump past an
+        # asymptote is no stretch)
+        step = np.hypot(np.roll(px, -1) - px, np.roll(py, -1) - py)
+        step = np.where(ok & np.roll(ok, -1) & (step < ARC_SEGMENT_M), step, 0.0)
+        length = 0.5 * (step + np.roll(step, 1))
+        # the hyperbola's gradient |unit(p - b) - unit(p - a)|: across it, c * sigma_lag / |grad|
+        with np.errstate(divide="ignore", invalid="ignore"):
+            gx = (px - sx[b]) / rb - (px - sx[a]) / r
+            gy = (py - sy[b]) / rb - (py - sy[a]) / r
+        g = np.hypot(gx, gy)
+        keep = ok & (length > 0.0) & (g > 1e-6)
+        if not keep.any():
+            continue
+        sigma_lag = p.timing_sigma_s * math.sqrt(2.0 / shots)
+        weight = length[keep] * _loudness_fit(runs[i], runs[j], amp, lag, tol, r[keep], rb[keep])
+        parts.append(
+            (px[keep], py[keep], weight, gx[keep] / g[keep], gy[keep] / g[keep], c * sigma_lag / g[keep])
+        )
+    if not parts:
+        return None
+    x, y, w, nx, ny, sig = (np.concatenate(col) for col in zip(*parts, strict=True))
+    if not np.isfinite(w).all() or w.sum() <= 0.0:
+        return None
+    return Arc(x, y, w / w.sum(), nx, ny, np.maximum(sig, PLACE_FLOOR_M))
+
+
+def _loudness_fit(
+    ra: _Run, rb: _Run, amp: FloatArray, lag: float, tol: float, range_a: FloatArray, range_b: FloatArray
+) -> FloatArray:
+    """How well each place explains the shots heard at both sensors: the likelihood of their mean
+    log amplitude ratio, log(a/b) = log(range_b/range_a) under spreading; 1 where it is not
+    measured."""
+    k = np.clip(np.searchsorted(rb.t, ra.t + lag), 1, max(len(rb.t) - 1, 1))
+    nearer = np.where(np.abs(rb.t[k - 1] - ra.t - lag) < np.abs(rb.t[k] - ra.t - lag), k - 1, k)
+    both = np.abs(rb.t[nearer] - ra.t - lag) <= tol
+    la, lb = amp[ra.idx[both]], amp[rb.idx[nearer[both]]]
+    good = np.isfinite(la) & np.isfinite(lb) & (la > 0) & (lb > 0)
+    if good.sum() < 2:
+        return np.ones(len(range_a))
+    ratio = np.log(la[good] / lb[good])
+    var = float(np.var(ratio, ddof=1)) / len(ratio) + LOUDNESS_SITE_SIGMA**2
+    dev = np.log(range_b / range_a) - float(ratio.mean())
+    return np.asarray(np.exp(-0.5 * dev * dev / var))
 
 
 def _fit(

@@ -24,7 +24,7 @@ import pyproj
 from garant.domain.observations import SIGHTING_DISTANCE_BANDS_M
 from garant.geo.engine import Geography
 from garant.verify._kernels import CHI2_95
-from garant.verify.bursts import BurstParams, locate_bursts
+from garant.verify.bursts import Arc, BurstParams, locate_bursts
 
 FloatArray = npt.NDArray[np.float64]
 GEOD = pyproj.Geod(ellps="WGS84")
@@ -158,6 +158,7 @@ class Evidence:
     origin: tuple[float, float, FloatArray] | None = None  # Gaussian origin (x, y, cov)
     sight: Ray | None = None  # a placed sighting's bearing and band from its post
     ray: Ray | None = None
+    arc: Arc | None = None  # a burst heard by two sensors alone: its place along their hyperbola
     weapon_class: str | None = None
     count: int = 1
     casualties: int = 0
@@ -172,9 +173,12 @@ class Evidence:
     precision_s: float = 1.0
 
     @property
-    def origin_law(self) -> Ray | None:
-        """The origin as a bearing and a distance band, for a post that saw the fire leave: the
-        Gaussian that fusion weighs spreads a misjudged band over both sides of the line."""
+    def origin_law(self) -> Ray | Arc | None:
+        """The origin as a bearing and a distance band, for a post that saw the fire leave, or as
+        a hyperbola, for a burst two sensors alone heard: the Gaussian that fusion weighs spreads
+        a misjudged band, or a curve, over both sides of the line."""
+        if self.arc is not None:
+            return self.arc
         return self.sight if self.sighting_type in ("outgoing", "burst") else None
 
     @property
@@ -424,6 +428,7 @@ def burst_evidence(
                 count=int(found.rounds[k]),
                 reliability=min(str(o.get("reliability") or "F") for o in members),
                 credibility=min(int(o.get("credibility") or 6) for o in members),
+                arc=found.arcs[k],
                 extra={"observation_ids": ids, "sensors": int(found.n_stations[k])},
                 t=float(found.t0[k]),
                 precision_s=0.1,

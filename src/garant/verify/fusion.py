@@ -42,6 +42,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from garant.verify.bursts import Arc
 from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95, cov_from_radius95
 
 FloatArray = npt.NDArray[np.float64]
@@ -76,7 +77,7 @@ class FusedEvent:
     y: float
     cov: FloatArray
     origin: tuple[float, float, FloatArray] | None = None
-    origin_law: Ray | None = None  # where the origin rests on one post's bearing and band
+    origin_law: Ray | Arc | None = None  # where the origin rests on one post's band or one hyperbola
     ray: Ray | None = None
     members: list[Evidence] = field(default_factory=list)
     # reports that joined at the impact: an origin they state is where rounds fell (a salvo's
