@@ -19,7 +19,9 @@ refined by `scipy.optimize.least_squares`. Where a sensor is an array, the beari
 arrivals count in the scan as the lags' coincidences do (arrivals pointing at the place) and
 their mean enters the fit: a bearing and one lag fix a point, so a burst heard by two sensors
 is placed when one of them is an array, and a bearing tells the two crossings of three
-sensors' hyperbolae apart. The covariance is the fit's, inflated by the
+sensors' hyperbolae apart. Two single sensors alone give one lag, a curve: the burst's law is
+then that hyperbola (`Arc`), cut by the sensors that listened and heard nothing and weighted by
+the loudness ratio, and dropped if it stays kilometres long. The covariance is the fit's, inflated by the
 reduced chi-square when the lags disagree more than their stated precision (and by the
 interval between shots when no lag checks another). Details in docs/verification.md. Why by
 hand: no library associates repeated-shot streams; the optimisation and the graph are SciPy's.
