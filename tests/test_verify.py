@@ -157,6 +157,44 @@ def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> No
     assert first.grade.level == "reported"
 
 
+def test_an_allegation_joins_the_fire_it_fits_best_even_seen_before_its_stated_time() -> None:
+    """A party alleges fire at 04:53, give or take 40 minutes. Posts saw impacts there at 04:50
+    and at 04:20: the allegation is one more report of the fire nearer its stated time, not an
+    event of its own (the fire at 04:50 comes later in time order than the allegation's window
+    opens, and once the allegation had made its event, a report three minutes before its
+    stated time could not join it). It still moves nothing."""
+    target = across(-4.0)
+    post = GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2]
+    other = GEOD.fwd(target[0], target[1], 30.0, 7_000.0)[:2]
+    claim = make(
+        "allegation",
+        9,
+        lon=target[0],
+        lat=target[1],
+        location_uncertainty_m=3_000,
+        nation="UA",
+        observed_at="2026-03-01T04:53:00Z",
+        time_precision_s=2_400.0,
+    )
+    near = sighting(1, post, target, "US", observed_at="2026-03-01T04:50:00Z")
+    early = sighting(2, other, target, "TR", observed_at="2026-03-01T04:20:00Z")
+    alone = {e.observation_ids[0]: e for e in _run([near, early])}
+    events = _run([near, early, claim])
+    assert len(events) == 2
+    by_post = {next(o for o in e.observation_ids if "sighting" in o): e for e in events}
+    assert sorted(by_post["test-sighting-1"].observation_ids) == ["test-allegation-9", "test-sighting-1"]
+    assert by_post["test-sighting-2"].observation_ids == ["test-sighting-2"]
+    for k in ("test-sighting-1", "test-sighting-2"):
+        got, want = by_post[k], alone[k]
+        assert (got.lon, got.lat, got.t_start) == (want.lon, want.lat, want.t_start)
+        assert by_post[k].grade.level == "reported"
+    # far from every fire, it stays a lead of its own
+    elsewhere = across(-12.0, at=(37.8, 48.6))
+    events = _run([near, early, {**claim, "lon": elsewhere[0], "lat": elsewhere[1]}])
+    assert len(events) == 3
+    assert next(e for e in events if "test-allegation-9" in e.observation_ids).kind == "allegation"
+
+
 def test_weapons_in_their_withdrawal_zone_breach_p2_and_beyond_it_do_not() -> None:
     agreement, _ = terms()
     zone_km = next(z.distance_km for z in agreement.zones if getattr(z, "weapon_class", None) == "mlrs")

@@ -572,60 +572,84 @@ def _grouping_cost(r: Evidence, place: Place, ev: FusedEvent, target: Place) -> 
 
 
 def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
-    """Reports that matched no fire event, grouped with each other by the same gate."""
+    """Reports that matched no fire event, grouped with each other by the same gate. The
+    allegations come last: each joins the most consistent of the events the other reports
+    make, or groups with other allegations. Grouped in time order with the rest, an allegation
+    (its time good to forty minutes) made an event first, and a burst heard a minute before
+    the stated time could no longer join it: two events of one fire."""
+    events, spans = _group_reports([r for r in reports if r.kind != "allegation"])
+    leads = [r for r in reports if r.kind == "allegation" and not _join_lead(r, events, spans)]
+    lead_events, _ = _group_reports(leads)
+    for ev in lead_events:
+        ev.kind = "allegation"
+    return events + lead_events
+
+
+def _window_overlaps(r: Evidence, ev: FusedEvent, span: list[float]) -> bool:
+    """A report's window meets an event's. A burst's shots are timed to the second: with it,
+    the reports' own stated windows decide, plus a minute (a post's report of another burst
+    three minutes earlier was taken for the same fire)."""
+    timed = r.kind == "acoustic_burst" or any(m.kind == "acoustic_burst" for m in ev.members)
+    before, after = (BURST_SLACK_S, BURST_SLACK_S) if timed else FIRE_WINDOW_S
+    return not (r.t0 > span[1] + after or r.t1 < span[0] - before)
+
+
+def _join_lead(r: Evidence, events: list[FusedEvent], spans: list[list[float]]) -> bool:
+    """An allegation joins the event its place and time fit best: the chi-square of the two
+    places plus the squared time offset in the allegation's own standard deviations (its
+    window is two of them each side). It never moves the event."""
+    place = _report_place(r)
+    if place is None:
+        return False
+    sigma_t = max((r.t1 - r.t0) / 4.0, 1.0)
+    best, best_cost = None, math.inf
+    for ev, span in zip(events, spans, strict=True):
+        if not math.isfinite(ev.x) or not _window_overlaps(r, ev, span):
+            continue
+        c = _grouping_cost(r, place, ev, (ev.x, ev.y, ev.cov))
+        if c > GATE_CHI2:
+            continue
+        c += ((ev.t_start - r.t) / sigma_t) ** 2
+        if c < best_cost:
+            best, best_cost = ev, c
+    if best is None:
+        return False
+    best.members.append(r)
+    return True
+
+
+def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list[float]]]:
+    """Reports of one kind of standing (all substantive, or all allegations) grouped in time
+    order: each joins a recent event within the gate, or starts one. Returns the events and
+    their windows (their reports' windows: an OSINT's time may be good to ten minutes, and a
+    burst a few minutes before its stated time is still within it)."""
     events: list[FusedEvent] = []
-    # each event's window: its reports' windows (an OSINT's time may be good to ten minutes:
-    # a burst a few minutes before its stated time is still within it); an allegation's only
-    # while nothing else speaks of the event
     spans: list[list[float]] = []
     for r in reports:
         place = _report_place(r)
         joined = False
         for ev, span in zip(events[-50:], spans[-50:], strict=True):
-            # a burst's shots are timed to the second: with it, the reports' own stated windows
-            # decide, plus a minute (a post's report of another burst three minutes earlier was
-            # taken for the same fire)
-            timed = r.kind == "acoustic_burst" or any(m.kind == "acoustic_burst" for m in ev.members)
-            before, after = (BURST_SLACK_S, BURST_SLACK_S) if timed else FIRE_WINDOW_S
-            if r.t0 > span[1] + after or r.t1 < span[0] - before:
+            if not _window_overlaps(r, ev, span):
                 continue
             target = (ev.x, ev.y, ev.cov) if math.isfinite(ev.x) else None
             if place is None or target is None or not _same_shooter(r, ev):
                 continue
             if _grouping_cost(r, place, ev, target) <= GATE_CHI2:
-                # the first report that is not an allegation sets the window (an allegation's
-                # vague time, good to forty minutes, let a burst half an hour off join)
-                if r.kind != "allegation" and all(m.kind == "allegation" for m in ev.members):
-                    span[0], span[1] = r.t0, r.t1
                 ev.members.append(r)
-                if r.kind != "allegation":
-                    places = [p for m in ev.members if m.kind != "allegation" and (p := _report_place(m))]
-                    if places:
-                        ev.x, ev.y, ev.cov = fuse_gaussians(places)
                 ev.t_start = stated_time(ev.members)
-                if r.kind != "allegation":  # its vague time must not stretch the event to others
+                if r.kind != "allegation":
+                    ev.x, ev.y, ev.cov = fuse_gaussians([p for m in ev.members if (p := _report_place(m))])
+                    # its vague time must not stretch the event to others
                     ev.t_end = max(ev.t_end, r.t1)
                     span[0], span[1] = min(span[0], r.t0), max(span[1], r.t1)
                 joined = True
                 break
         if not joined:
+            # an allegation's window, among allegations, runs from its stated time
             spans.append([r.t if r.kind == "allegation" else r.t0, r.t1])
             x, y, cov = place if place is not None else (math.nan, math.nan, np.eye(2))
-            events.append(
-                FusedEvent(
-                    kind="fire" if r.kind != "allegation" else "allegation",
-                    t_start=r.t,
-                    t_end=r.t1,
-                    x=x,
-                    y=y,
-                    cov=cov,
-                    members=[r],
-                )
-            )
-    for ev in events:
-        if ev.kind == "allegation" and any(m.kind != "allegation" for m in ev.members):
-            ev.kind = "fire"
-    return events
+            events.append(FusedEvent(kind="fire", t_start=r.t, t_end=r.t1, x=x, y=y, cov=cov, members=[r]))
+    return events, spans
 
 
 def _cluster_simple(
