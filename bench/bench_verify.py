@@ -153,6 +153,7 @@ def run() -> dict[str, Any]:
                 root, root / "bulletin" / "events.csv", root / "bulletin" / "assignments.csv", EvalOptions()
             )
             att = rep["attribution"]
+            leads = rep["classification"]["excluding_leads"]
             row["quality"] = {
                 "scored": rep["true_events_scored"],
                 "precision": _r(rep["precision"]),
@@ -166,6 +167,8 @@ def run() -> dict[str, Any]:
                 "false_allegations_blamed": rep["false_allegations"].get("blamed"),
                 "false_allegations": rep["false_allegations"]["false_total"],
                 "f1_by_provision": {p: _r(v["f1"]) for p, v in rep["classification"]["by_provision"].items()},
+                "f1_by_provision_excluding_leads": {p: _r(v["f1"]) for p, v in leads["by_provision"].items()},
+                "incidents_revealed_by_allegations_alone": leads["incidents_excluded"],
             }
             results[f"{name} (seed {seed})"] = row
             print(f"verify {name}: {row}", file=sys.stderr)

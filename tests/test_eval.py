@@ -196,6 +196,55 @@ def test_attribution_calibration_classification_and_false_allegations(run: Path,
     assert fa["verified"] == fa["false_total"] > 0
 
 
+def _alleged_only(run: Path, min_detections: int = 4) -> set[str]:
+    """Incidents no report but an allegation speaks of, and no blast heard by enough sensors."""
+    _, obs = _rows(run / "truth" / "observations.csv")
+    kinds: dict[str, set[str]] = {}
+    for o in obs:
+        if o["event_id"]:
+            kinds.setdefault(o["event_id"], set()).add(o["kind"])
+    _, dets = _rows(run / "truth" / "detections.csv")
+    heard_by: dict[str, int] = {}
+    for d in dets:
+        heard_by[d["event_id"]] = heard_by.get(d["event_id"], 0) + 1
+    _, blasts = _rows(run / "truth" / "blasts.csv")
+    heard = {b["incident_id"] for b in blasts if heard_by.get(b["event_id"], 0) >= min_detections}
+    return {i for i, k in kinds.items() if k == {"allegation"} and i not in heard}
+
+
+def test_provisions_are_also_scored_without_incidents_revealed_by_allegations_alone(
+    run: Path, tmp_path: Path
+) -> None:
+    """A bulletin that follows the rule (an allegation is never enough for a violation) names no
+    provision where only an allegation reveals the incident: the strict score counts those as
+    misses, the second leaves them out; what is found on them counts in neither way."""
+    header, rows = _rows(run / "truth" / "incidents.csv")
+    leads = _alleged_only(run)
+    assert any(r["provisions"] for r in rows if r["event_id"] in leads)
+    ruled = [{**r, "provisions": ""} if r["event_id"] in leads else r for r in rows]
+    r = evaluate(run, _write(tmp_path / "ruled.csv", header, ruled), None, EvalOptions("incident"))
+    strict, lead = r["classification"]["by_provision"], r["classification"]["excluding_leads"]
+    assert lead["incidents_excluded"] == len(leads)
+    for p, v in strict.items():
+        missed = sum(1 for x in rows if x["event_id"] in leads and p in x["provisions"].split(";"))
+        assert v["fn"] == missed and v["fp"] == 0
+        assert lead["by_provision"][p]["fn"] == 0 and lead["by_provision"][p]["f1"] == 1.0
+        assert lead["by_provision"][p]["tp"] == v["tp"]
+    assert any(v["fn"] for v in strict.values())
+    # a provision named on them anyway, wrongly, is a false positive only in the strict score
+    wrong = [{**r, "provisions": "P5"} if r["event_id"] in leads else r for r in rows]
+    w = evaluate(run, _write(tmp_path / "wrong.csv", header, wrong), None, EvalOptions("incident"))
+    assert w["classification"]["by_provision"]["P5"]["fp"] >= len(leads)
+    assert w["classification"]["excluding_leads"]["by_provision"] == lead["by_provision"]
+    # the truth itself scores perfectly both ways
+    t = evaluate(run, run / "truth" / "incidents.csv", None, EvalOptions("incident"))
+    assert all(v["f1"] == 1.0 for v in t["classification"]["excluding_leads"]["by_provision"].values())
+    assert {p: v["tp"] for p, v in t["classification"]["excluding_leads"]["by_provision"].items()} == {
+        p: v["tp"] - sum(1 for x in rows if x["event_id"] in leads and p in x["provisions"].split(";"))
+        for p, v in t["classification"]["by_provision"].items()
+    }
+
+
 def test_matching_is_one_to_one_and_prefers_the_closest() -> None:
     # two true events 300 m apart, three found: each true event gets the nearest found one
     tl = np.array([30.0, 30.004]), np.array([48.0, 48.0]), np.array([0.0, 1.0])
@@ -270,6 +319,9 @@ def test_cli_prints_the_table_and_writes_json(
     assert result.exit_code == 0, result.output
     assert "classification by provision" in result.output and "Brier score" in result.output
     report = orjson.loads((tmp_path / "r.json").read_bytes())
+    excluded = report["classification"]["excluding_leads"]["incidents_excluded"]
+    words = " ".join(result.output.split())  # a long title wraps
+    assert f"without the {excluded} incidents revealed by allegations alone" in words
     assert report["f1"] == 1.0 and report["level"] == "incident"
     # "-" is standard output, the report alone (it once made a file named "-")
     monkeypatch.chdir(tmp_path)

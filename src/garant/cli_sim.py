@@ -157,17 +157,26 @@ def print_report(r: dict[str, Any]) -> None:
         console.print(rel)
     cls = r.get("classification") or {}
     if cls.get("by_provision"):
-        pt = Table(
-            "provision", "tp", "fp", "fn", "precision", "recall", "f1", title="classification by provision"
-        )
-        for p, v in cls["by_provision"].items():
-            pt.add_row(
-                p,
-                str(v["tp"]),
-                str(v["fp"]),
-                str(v["fn"]),
-                _fmt(v["precision"]),
-                _fmt(v["recall"]),
-                _fmt(v["f1"]),
+        console.print(_provision_table(cls["by_provision"], "classification by provision"))
+        lead = cls.get("excluding_leads") or {}
+        if lead.get("by_provision"):
+            title = (
+                "classification by provision, without the "
+                f"{lead['incidents_excluded']} incidents revealed by allegations alone"
             )
-        console.print(pt)
+            console.print(_provision_table(lead["by_provision"], title))
+
+
+def _provision_table(by_provision: dict[str, dict[str, Any]], title: str) -> Table:
+    pt = Table("provision", "tp", "fp", "fn", "precision", "recall", "f1", title=title)
+    for p, v in by_provision.items():
+        pt.add_row(
+            p,
+            str(v["tp"]),
+            str(v["fp"]),
+            str(v["fn"]),
+            _fmt(v["precision"]),
+            _fmt(v["recall"]),
+            _fmt(v["f1"]),
+        )
+    return pt

@@ -13,7 +13,9 @@ Two levels:
 Both report precision, recall and F1 of a one-to-one matching within a distance and a time
 tolerance, location error (median, 90th percentile), coverage of the stated 95% ellipse, and
 where the output states them: attribution accuracy, Brier score and a reliability table;
-confusion and F1 by provision; and how many false allegations ended up verified.
+confusion and F1 by provision (also without the incidents revealed by allegations alone,
+which a bulletin that treats an allegation as a lead cannot classify); and how many false
+allegations ended up verified.
 """
 
 from __future__ import annotations
@@ -118,18 +120,33 @@ class Truth:
     def observed_incidents(self, min_detections: int = 1) -> set[str]:
         """Incidents some observation reveals: any report other than an acoustic arrival, or a
         blast heard by at least `min_detections` sensors (fewer arrivals cannot place it)."""
-        seen: set[str] = set()
+        return self.revealed(min_detections)[0]
+
+    def revealed(self, min_detections: int = 1) -> tuple[set[str], set[str]]:
+        """The incidents some observation reveals (`observed_incidents`), and those of them
+        revealed by allegations alone: no other report, and no blast heard by `min_detections`
+        sensors. By the agreement's rule an allegation is a lead for tasking, never enough for a
+        violation, so a bulletin that follows it cannot name the latter's provisions."""
+        reported, heard = self._revealing(min_detections)
+        leads = {i for i, kinds in reported.items() if kinds == {"allegation"} and i not in heard}
+        return set(reported) | heard, leads
+
+    def _revealing(self, min_detections: int) -> tuple[dict[str, set[str]], set[str]]:
+        """The kinds of report of each incident, and the incidents a blast heard by at least
+        `min_detections` sensors reveals."""
+        reported: dict[str, set[str]] = defaultdict(set)
         with (self.truth / "observations.csv").open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 if row["event_id"]:
-                    seen.add(row["event_id"])
+                    reported[row["event_id"]].add(row["kind"])
         with (self.truth / "detections.csv").open(encoding="utf-8") as fh:
-            heard = Counter(row["event_id"] for row in csv.DictReader(fh))
+            counts = Counter(row["event_id"] for row in csv.DictReader(fh))
+        heard = set()
         with (self.truth / "blasts.csv").open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
-                if heard[row["event_id"]] >= min_detections:
-                    seen.add(row["incident_id"])
-        return seen
+                if counts[row["event_id"]] >= min_detections:
+                    heard.add(row["incident_id"])
+        return dict(reported), heard
 
     def false_allegations(self) -> list[dict[str, str]]:
         with (self.truth / "allegations.csv").open(encoding="utf-8") as fh:
@@ -272,7 +289,7 @@ def _evaluate_incidents(
     min_detections: int,
 ) -> dict[str, Any]:
     true = truth.incidents()
-    observed = truth.observed_incidents(min_detections)
+    observed, leads = truth.revealed(min_detections)
     eligible = np.array([i in observed for i in true.ids])
     report, ti, fi, excused = _common("incident", true, eligible, found, distance_m, time_s)
     if found.origin is not None and true.origin is not None and len(ti):
@@ -288,6 +305,14 @@ def _evaluate_incidents(
         report["origin_error"] = _quantiles(oerr)
     report["attribution"] = _attribution(true, found, ti, fi)
     report["classification"] = _classification(true, found, ti, fi, eligible, excused)
+    skip = {k for k, i in enumerate(true.ids) if i in leads}
+    if report["classification"]:
+        report["classification"]["excluding_leads"] = {
+            "incidents_excluded": len(skip),
+            "definition": "incidents revealed by allegations alone left out: an allegation is never "
+            "enough for a violation",
+            **_classification(true, found, ti, fi, eligible, excused, skip),
+        }
     report["false_allegations"] = _false_allegations(truth, true, found, ti, fi, assignments)
     report["recall_by_regime"] = {}
     matched = Counter(true.extra["regime"][k] for k in ti.tolist())
@@ -350,9 +375,11 @@ def _classification(
     fi: npt.NDArray[np.int64],
     eligible: npt.NDArray[np.bool_],
     excused: set[int],
+    skip: frozenset[int] | set[int] = frozenset(),
 ) -> dict[str, Any]:
     """Provisions per matched pair; unmatched found events (other than those matched to a real but
-    unobserved incident) count as false positives, unmatched observed incidents as misses."""
+    unobserved incident) count as false positives, unmatched observed incidents as misses. The
+    true incidents in `skip` are left out, and so is the found event matched to one."""
     if found.provisions is None or true.provisions is None:
         return {}
     tp: Counter[str] = Counter()
@@ -361,6 +388,8 @@ def _classification(
     confusion: dict[str, Counter[str]] = defaultdict(Counter)
     matched_t, matched_f = set(ti.tolist()), set(fi.tolist())
     for k, j in zip(ti.tolist(), fi.tolist(), strict=True):
+        if k in skip:
+            continue
         t_set, f_set = true.provisions[k], found.provisions[j]
         for p in t_set & f_set:
             tp[p] += 1
@@ -375,7 +404,7 @@ def _classification(
         for p in found.provisions[j]:
             fp[p] += 1
             confusion["none"][p] += 1
-    for k in set(np.flatnonzero(eligible).tolist()) - matched_t:
+    for k in set(np.flatnonzero(eligible).tolist()) - matched_t - skip:
         for p in true.provisions[k]:
             fn[p] += 1
             confusion[p]["none"] += 1
