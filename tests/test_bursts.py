@@ -345,7 +345,8 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     """Shells from 8 km inside the positive party's area land by a rifleman of the other party
     who is firing at that moment: two fires, each answering to its own side (the burst used to
     join the barrage at its impact, and one event then held both parties' fire). A salvo's
-    impacts, which ripple like a burst, are the salvo's."""
+    impacts, which ripple like a burst, are the salvo's; a burst after they can have landed is
+    not."""
     agreement, geo = terms()
     shooter = across(-0.6)
     t0 = 1_772_400_000.0
@@ -369,6 +370,14 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     (one,) = _fire(run_pipeline(salvo, AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert len(one.observation_ids) == len(loose) + len(salvo)
     assert one.attribution.probs[agreement.positive_side] > 0.95
+    # the rifleman firing back four minutes after the last launch, when even a rocket at 150 m/s
+    # has landed (and the minute of slack is past), is no impact of the salvo: his own fire
+    later = _detections(shooter, t0 + 240.0, np.random.default_rng(3))
+    fire = _fire(run_pipeline(salvo, AcousticEvents.empty(), agreement, geo, loose_detections=later))
+    assert len(fire) == 2
+    rifle = next(ev for ev in fire if not any("radar" in o for o in ev.observation_ids))
+    assert len(rifle.observation_ids) == len(later) and rifle.attribution.probs[negative] > 0.95
+    assert "P6" in {b.provision_id for b in rifle.breaches}
     # a mortar's rounds 5 s apart, each tracked and each launch located: a track and its own
     # launch blast milliseconds apart are no ripple, and the rifle stays a fire of its own
     origin = across(8.0, at=shooter)

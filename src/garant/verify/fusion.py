@@ -489,6 +489,11 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
         return reports
     t_lo = np.array([ev.t_start - FIRE_WINDOW_S[0] for ev in fire])
     t_hi = np.array([ev.t_end + FIRE_WINDOW_S[1] for ev in fire])
+    # a burst's shots are timed to the second, and so are an event's blasts and tracks: a burst
+    # joins only while the event lasts, give or take a minute (a rifleman firing back three
+    # minutes after a salvo's last impact, 2 km off, was taken for its impacts)
+    timed_lo, timed_hi = np.array([_timed_span(ev, blast_t) for ev in fire]).reshape(-1, 2).T
+    timed_lo, timed_hi = timed_lo - BURST_SLACK_S, timed_hi + BURST_SLACK_S
     tree = cKDTree(np.array(ends_xy))
     of_end = np.array(owner, dtype=np.int64)
     left = []
@@ -502,6 +507,8 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
         best, best_cost, best_at_impact = None, math.inf, False
         for k in np.unique(of_end[tree.query_ball_point([place[0], place[1]], radius)]).tolist():
             if r.t1 < t_lo[k] or r.t0 > t_hi[k]:
+                continue
+            if r.kind == "acoustic_burst" and (r.t1 < timed_lo[k] or r.t0 > timed_hi[k]):
                 continue
             ev = fire[k]
             targets: tuple[Place | None, ...] = (_event_place(ev, origin=False), ev.origin)
@@ -528,6 +535,22 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
             if best_at_impact:
                 best.at_impact.add(r.obs_id)
     return left
+
+
+def _timed_span(ev: FusedEvent, blast_t: FloatArray) -> tuple[float, float]:
+    """When a fire event of tracks and blasts lasted: from its first to its last blast or track.
+    A track is timed at the launch, and the ripple of the salvo's impacts may come a flight
+    later: after its last track, the flight at the slowest a projectile flies is allowed too (an
+    event of blasts alone holds its impacts' own times)."""
+    lo, hi = ev.t_start, ev.t_end
+    if ev.members:
+        hi = max(hi, *(m.t1 for m in ev.members))
+        if ev.origin is not None and math.isfinite(ev.x):
+            hi += min(math.hypot(ev.x - ev.origin[0], ev.y - ev.origin[1]) / FLIGHT_SPEED_MS[0], MAX_FLIGHT_S)
+    if ev.acoustic:
+        t = blast_t[np.asarray(ev.acoustic, dtype=np.int64)]
+        lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
+    return lo, hi
 
 
 def stated_time(members: list[Evidence]) -> float:
