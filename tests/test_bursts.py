@@ -400,7 +400,8 @@ def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:
     """A post reports a burst from 01:21:35 to 01:22:08 (good to 20 s); a rifle is heard from
     01:24:43 near where it looked. Two fires: the burst is timed to the second, and three minutes
     is not the same firing (it was joined, and the post's distance band then moved the burst's
-    origin across the line). Seen while it fires, the post's report is the same fire."""
+    origin across the line). Seen while it fires, the post's report is the same fire; a video
+    good to ten minutes does not widen the burst's time to a report five minutes later."""
     agreement, geo = terms()
     shooter = across(-0.6)
     t0 = 1_772_414_683.0  # 01:24:43
@@ -416,6 +417,18 @@ def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:
     meanwhile = {**earlier, "observed_at": _iso(t0 + 2.0), "observed_until": _iso(t0 + 9.0)}
     (one,) = _fire(run_pipeline([meanwhile], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert "test-sighting-1" in one.observation_ids and one.grade.level == "corroborated"
+    # nor does a video of the firefight, good to ten minutes, stretch the burst's own time: the
+    # post's report of a burst five minutes later is still another fire
+    near = GEOD.fwd(shooter[0], shooter[1], 280.0, 1_000.0)[:2]
+    video = make(
+        "osint", 1, lon=near[0], lat=near[1], location_uncertainty_m=4_000, reliability="C", credibility=3,
+        observed_at=_iso(t0 + 120.0), time_precision_s=600.0,
+    )  # fmt: skip
+    later = {**earlier, "observed_at": _iso(t0 + 300.0), "observed_until": _iso(t0 + 320.0)}
+    fire = _fire(run_pipeline([video, later], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
+    assert len(fire) == 2
+    burst = next(ev for ev in fire if "test-osint-1" in ev.observation_ids)
+    assert "test-sighting-1" not in burst.observation_ids and len(burst.observation_ids) == len(loose) + 1
 
 
 def test_a_ripple_tracked_by_radar_keeps_its_heavy_class_when_its_launch_is_heard_as_a_burst() -> None:

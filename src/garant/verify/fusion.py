@@ -641,6 +641,14 @@ def _join_lead(r: Evidence, events: list[FusedEvent], spans: list[list[float]]) 
     return True
 
 
+def _span(members: list[Evidence]) -> list[float]:
+    """The window of an event of reports: its reports' windows, or, once a burst is among them,
+    the bursts' (timed to the second: an OSINT's ten minutes had let a post's sighting of
+    another burst five minutes later join)."""
+    timed = [m for m in members if m.kind == "acoustic_burst"] or members
+    return [min(m.t0 for m in timed), max(m.t1 for m in timed)]
+
+
 def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list[float]]]:
     """Reports of one kind of standing (all substantive, or all allegations) grouped in time
     order: each joins a recent event within the gate, or starts one. Returns the events and
@@ -664,7 +672,7 @@ def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list
                     ev.x, ev.y, ev.cov = fuse_gaussians([p for m in ev.members if (p := _report_place(m))])
                     # its vague time must not stretch the event to others
                     ev.t_end = max(ev.t_end, r.t1)
-                    span[0], span[1] = min(span[0], r.t0), max(span[1], r.t1)
+                    span[:] = _span(ev.members)
                 joined = True
                 break
         if not joined:
