@@ -20,9 +20,11 @@ Fire, in four steps:
 4. Every other report (bursts of small-arms fire located from their arrivals' rhythm,
    sightings, craters, OSINT, allegations) joins the fire event it is
    consistent with: its place within the joint uncertainty (a chi-square gate on the two
-   covariances) and its time window overlapping. Reports that join none are grouped with each
-   other the same way; two posts' bearings on one barrage so make one event located where the
-   bearings cross (the information-weighted mean of two long, thin Gaussians).
+   covariances) and its time window overlapping (a burst's, timed to the second, only while
+   the event lasts). Reports that join none are grouped with each other the same way; two
+   posts' bearings on one barrage so make one event located where the bearings cross (the
+   information-weighted mean of two long, thin Gaussians). Allegations are grouped last, each
+   joining the event its place and time fit best.
 
 Weapons seen in place (moving forces apart), flights and interference are grouped by kind,
 place and overlapping time. Allegations never move an event's position, time or origin: they
