@@ -130,12 +130,11 @@ def test_an_allegation_does_not_corroborate_and_does_not_move_the_event() -> Non
     assert "test-allegation-9" in ev.observation_ids
 
 
-def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> None:
-    """A post sees an impact at 04:12; a party alleges fire there at 04:53, give or take 40
-    minutes; 27 minutes after the impact another nation's post sees another one at the same
-    place. The
-    allegation joins the first, but its window must not stretch the event to the second
-    (which would also make two nations corroborate what each saw alone)."""
+def _two_posts_and_a_claim() -> tuple[
+    tuple[float, float], tuple[float, float], tuple[float, float], dict[str, Any]
+]:
+    """A place 4 km inside the negative side, two posts 6 and 7 km from it, and a party's
+    allegation of fire there at 04:53, good to 40 minutes (from 04:13 on)."""
     target = across(-4.0)
     post = GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2]
     other = GEOD.fwd(target[0], target[1], 30.0, 7_000.0)[:2]
@@ -146,9 +145,19 @@ def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> No
         lat=target[1],
         location_uncertainty_m=3_000,
         nation="UA",
-        observed_at="2026-03-01T04:53:00Z",  # good to 40 minutes: from 04:13 on
+        observed_at="2026-03-01T04:53:00Z",
         time_precision_s=2_400.0,
     )
+    return target, post, other, claim
+
+
+def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> None:
+    """A post sees an impact at 04:12; a party alleges fire there at 04:53, give or take 40
+    minutes; 27 minutes after the impact another nation's post sees another one at the same
+    place. The
+    allegation joins the first, but its window must not stretch the event to the second
+    (which would also make two nations corroborate what each saw alone)."""
+    target, post, other, claim = _two_posts_and_a_claim()
     later = sighting(2, other, target, "TR", observed_at="2026-03-01T04:39:09.250Z")
     events = _run([sighting(1, post, target, "US"), claim, later])
     assert len(events) == 2
@@ -163,19 +172,7 @@ def test_an_allegation_joins_the_fire_it_fits_best_even_seen_before_its_stated_t
     event of its own (the fire at 04:50 comes later in time order than the allegation's window
     opens, and once the allegation had made its event, a report three minutes before its
     stated time could not join it). It still moves nothing."""
-    target = across(-4.0)
-    post = GEOD.fwd(target[0], target[1], 300.0, 6_000.0)[:2]
-    other = GEOD.fwd(target[0], target[1], 30.0, 7_000.0)[:2]
-    claim = make(
-        "allegation",
-        9,
-        lon=target[0],
-        lat=target[1],
-        location_uncertainty_m=3_000,
-        nation="UA",
-        observed_at="2026-03-01T04:53:00Z",
-        time_precision_s=2_400.0,
-    )
+    target, post, other, claim = _two_posts_and_a_claim()
     near = sighting(1, post, target, "US", observed_at="2026-03-01T04:50:00Z")
     early = sighting(2, other, target, "TR", observed_at="2026-03-01T04:20:00Z")
     alone = {e.observation_ids[0]: e for e in _run([near, early])}
