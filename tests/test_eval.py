@@ -253,6 +253,50 @@ def test_matching_is_one_to_one_and_prefers_the_closest() -> None:
     assert sorted(zip(ti.tolist(), fi.tolist(), strict=True)) == [(0, 1), (1, 0)]
 
 
+def test_an_event_placed_at_its_origin_is_matched_with_the_true_origin() -> None:
+    """Like with like: a found event that knows only where the fire came from is compared with
+    where the true fire came from. Rifle fire lands 2 km from the rifleman, so compared with the
+    impact, the rifleman's burst would be taken for the other side's fire landing there."""
+    # A fired from 3.7 km east of its impact; B, fired from A's impact, landed 2.2 km west of it
+    t_lon, t_lat, t_t = np.array([30.0, 29.97]), np.array([48.0, 48.0]), np.array([0.0, 10.0])
+    origin = np.array([[30.05, 48.0], [30.0, 48.0]])
+    # one found event, 70 m from A's impact and from B's origin
+    f = np.array([30.001]), np.array([48.0]), np.array([5.0])
+    as_impact = match_events(t_lon, t_lat, t_t, *f, 3_000.0, 300.0, true_origin=origin)
+    as_origin = match_events(
+        t_lon, t_lat, t_t, *f, 3_000.0, 300.0, true_origin=origin, found_at_origin=np.array([True])
+    )
+    assert as_impact[0].tolist() == [0] and as_origin[0].tolist() == [1]
+    # 3.7 km from A's impact but 70 m from its origin: matched only as an event at its origin
+    near_a = np.array([30.051]), np.array([48.0]), np.array([0.0])
+    one = (t_lon[:1], t_lat[:1], t_t[:1])
+    assert len(match_events(*one, *near_a, 3_000.0, 300.0, true_origin=origin[:1])[0]) == 0
+    matched = match_events(
+        *one, *near_a, 3_000.0, 300.0, true_origin=origin[:1], found_at_origin=np.array([True])
+    )
+    assert matched[0].tolist() == [0]
+    # a true event with no origin (weapons kept in place) is compared with its place
+    none = np.full((1, 2), np.nan)
+    kept = match_events(*one, *f, 3_000.0, 300.0, true_origin=none, found_at_origin=np.array([True]))
+    assert kept[0].tolist() == [0]
+
+
+def test_the_scorer_reads_where_an_event_is_placed(run: Path, tmp_path: Path) -> None:
+    """The truth with its fire placed at its origins and `placed_at` saying so scores as the
+    truth does, location error 0; said to be impacts, the same places are misplaced."""
+    header, rows = _rows(run / "truth" / "incidents.csv")
+    fire = {r["event_id"] for r in rows if r["type"] == "fire" and r["origin_lon"]}
+    moved = [
+        {**r, "lon": r["origin_lon"], "lat": r["origin_lat"]} if r["event_id"] in fire else r for r in rows
+    ]
+    placed = [{**r, "placed_at": "origin" if r["event_id"] in fire else "impact"} for r in moved]
+    said = evaluate(run, _write(tmp_path / "o.csv", [*header, "placed_at"], placed), None, EvalOptions())
+    assert said["f1"] == 1.0 and said["location_error"]["median_m"] == 0.0
+    assert said["location_error"]["p90_m"] == 0.0
+    unsaid = evaluate(run, _write(tmp_path / "i.csv", header, moved), None, EvalOptions())
+    assert unsaid["location_error"]["p90_m"] > 1_000.0 and unsaid["f1"] < 1.0
+
+
 def test_cramer_rao_bound_matches_the_closed_form_and_a_monte_carlo_estimate() -> None:
     """Six sensors evenly on a circle around the source, equal timing noise: the closed form
     gives var(east) = var(north) = 2 c^2 sigma^2 / N; least-squares locations of 3,000 noisy
@@ -308,6 +352,9 @@ def test_bad_event_files_are_named_with_their_line(tmp_path: Path) -> None:
     rows[1] = {**rows[0]}
     with pytest.raises(EventFileError, match=r"c\.csv:3: duplicate event_id 'e1'"):
         read_events(_write(tmp_path / "c.csv", header, rows))
+    rows[1] = {**rows[0], "event_id": "e2", "placed_at": "launch"}
+    with pytest.raises(EventFileError, match=r"d\.csv:3: placed_at 'launch' is neither impact nor origin"):
+        read_events(_write(tmp_path / "d.csv", [*header, "placed_at"], rows))
 
 
 def test_cli_prints_the_table_and_writes_json(

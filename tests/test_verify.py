@@ -19,9 +19,11 @@ from garant.cli import app
 from garant.domain.observations import SIGHTING_DISTANCE_BANDS_M
 from garant.evaluation.matching import match_events
 from garant.evaluation.score import EvalOptions, evaluate
+from garant.evaluation.tables import read_events
 from garant.services.agreements import read_agreement
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
+from garant.verify.bulletin_files import write_bulletin
 from garant.verify.evidence import AcousticEvents, Ray, neighbouring_bands
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 from tests.factories import make
@@ -398,6 +400,35 @@ def test_a_post_that_sees_a_launcher_fire_30_km_from_where_it_hits_reports_that_
     assert ev.grade.level == "corroborated"
     agreement, _ = terms()
     assert ev.attribution.probs[agreement.positive_side] > 0.95
+
+
+def test_an_event_known_only_where_it_was_fired_says_it_is_placed_at_its_origin(tmp_path: Path) -> None:
+    """A post that saw a launcher fire, or a rifleman's burst, tells where the fire came from and
+    nothing of where it fell: the event is placed at its origin and says so, in the bulletin's
+    `placed_at` too, so that it is never read, or scored, as an impact. A post that saw where
+    the rounds fell, or a radar that tracked them, gives the event an impact."""
+    launcher, target = across(4.0), across(-2.0)
+    post = GEOD.fwd(launcher[0], launcher[1], 200.0, 3_000.0)[:2]
+    outgoing = {**sighting(1, post, launcher, "TR"), "sighting_type": "outgoing"}
+    burst = {**sighting(2, post, launcher, "TR"), "sighting_type": "burst", "weapon_class": "small_arms"}
+    far_post = GEOD.fwd(target[0], target[1], 160.0, 3_500.0)[:2]
+    landed = sighting(3, far_post, target, "US")
+    (seen_fired,) = _run([outgoing])
+    (seen_burst,) = _run([burst])
+    for ev in (seen_fired, seen_burst):
+        assert ev.placed_at_origin
+        assert (ev.lon, ev.lat) == (ev.origin_lon, ev.origin_lat)
+    tracked = radar(4, launcher, target, 150.0, observed_at=outgoing["observed_at"])
+    (both,) = _run([outgoing, tracked])
+    assert sorted(both.observation_ids) == ["test-radar_track-4", "test-sighting-1"]
+    assert not both.placed_at_origin and abs(both.lon - target[0]) < 0.03
+    assert abs(both.origin_lon - launcher[0]) < 0.03
+    (impact_only,) = _run([landed])
+    assert not impact_only.placed_at_origin and math.isnan(impact_only.origin_lon)
+    agreement, _ = terms()
+    write_bulletin(tmp_path, [seen_fired, both, impact_only], tuple(p.code for p in agreement.parties))
+    table = read_events(tmp_path / "events.csv")
+    assert table.at_origin is not None and table.at_origin.tolist() == [True, False, False]
 
 
 def _barrage(interval_s: float, weapon: str) -> tuple[list[dict[str, Any]], tuple[float, float]]:

@@ -32,7 +32,7 @@ import numpy.typing as npt
 import orjson
 
 from garant.evaluation.crb import location_crb, rms_radius
-from garant.evaluation.matching import match_events
+from garant.evaluation.matching import counterpart, match_events
 from garant.evaluation.tables import EventTable, parse_time, read_assignments, read_events
 from garant.sim.physics import geodesic, sound_speed
 from garant.sim.scenario import Atmosphere
@@ -178,7 +178,17 @@ def _common(
     if span is not None:
         span = np.where(np.isfinite(span), span, true.t)
     ti, fi = match_events(
-        true.lon, true.lat, true.t, found.lon, found.lat, found.t, distance_m, time_s, true_t_end=span
+        true.lon,
+        true.lat,
+        true.t,
+        found.lon,
+        found.lat,
+        found.t,
+        distance_m,
+        time_s,
+        true_t_end=span,
+        true_origin=true.origin,
+        found_at_origin=found.at_origin,
     )
     matched_eligible = int(eligible[ti].sum())
     report: dict[str, Any] = {
@@ -195,15 +205,17 @@ def _common(
     keep = eligible[ti]
     excused = set(fi[~keep].tolist())
     ti, fi = ti[keep], fi[keep]
-    _, _, err = geodesic(true.lon[ti], true.lat[ti], found.lon[fi], found.lat[fi])
+    # each pair like with like: a found event placed at its origin against the true origin
+    clon, clat = counterpart(true.lon, true.lat, true.origin, found.at_origin)
+    at_origin = found.at_origin[fi] if found.at_origin is not None else np.zeros(len(fi), dtype=bool)
+    tlon, tlat = np.where(at_origin, clon[ti], true.lon[ti]), np.where(at_origin, clat[ti], true.lat[ti])
+    _, _, err = geodesic(tlon, tlat, found.lon[fi], found.lat[fi])
     report["location_error"] = _quantiles(err)
     report["time_error_s"] = float(np.median(np.abs(true.t[ti] - found.t[fi]))) if len(ti) else None
     if found.ellipse is not None and len(ti):
         ell = found.ellipse[fi]
         has = np.all(np.isfinite(ell[:, :2]), axis=1)
-        inside = ellipse_inside(
-            true.lon[ti][has], true.lat[ti][has], found.lon[fi][has], found.lat[fi][has], ell[has]
-        )
+        inside = ellipse_inside(tlon[has], tlat[has], found.lon[fi][has], found.lat[fi][has], ell[has])
         report["ellipse_95"] = {"n": int(has.sum()), "coverage": float(inside.mean()) if has.any() else None}
     else:
         report["ellipse_95"] = {"n": 0, "coverage": None}

@@ -2,9 +2,10 @@
 
 An event file is CSV with one row per event: `event_id,time,lon,lat` and, where the pipeline
 states them, the 95% location ellipse (`semi_major_m,semi_minor_m,azimuth_deg`), the point of
-origin (`origin_lon,origin_lat`), attribution (`p_<PARTY>` columns, empty when undetermined; or
-a `party` column), breached provisions (`provisions`, `;`-separated), and `status`. An
-assignment file maps observations to events: `detection_id,event_id` or
+origin (`origin_lon,origin_lat`), what the place is (`placed_at`: `impact`, or `origin` where
+the pipeline knows only where the fire came from), attribution (`p_<PARTY>` columns, empty when
+undetermined; or a `party` column), breached provisions (`provisions`, `;`-separated), and
+`status`. An assignment file maps observations to events: `detection_id,event_id` or
 `observation_id,event_id`. Errors name the file and line.
 """
 
@@ -48,6 +49,7 @@ class EventTable:
     lat: FloatArray
     ellipse: FloatArray | None  # (n, 3): semi-major, semi-minor (m), azimuth of the major axis (deg)
     origin: FloatArray | None  # (n, 2): lon, lat
+    at_origin: npt.NDArray[np.bool_] | None  # (lon, lat) is the origin, not the impact
     probs: dict[str, FloatArray] | None  # party -> probability (NaN: undetermined)
     provisions: list[frozenset[str]] | None
     status: list[str] | None
@@ -78,6 +80,7 @@ def read_events(path: Path, keep: tuple[str, ...] = ()) -> EventTable:
         party: list[str] = []
         provisions: list[frozenset[str]] = []
         status: list[str] = []
+        placed_at: list[bool] = []
         extra: dict[str, list[str]] = {k: [] for k in keep}
         seen: set[str] = set()
         for line, row in enumerate(reader, start=2):
@@ -101,6 +104,10 @@ def read_events(path: Path, keep: tuple[str, ...] = ()) -> EventTable:
                     )
                 )
                 probs.append([_float(row[c]) for c in p_cols])
+                where = row.get("placed_at") or "impact"
+                if where not in ("impact", "origin"):
+                    raise ValueError(f"placed_at {where!r} is neither impact nor origin")
+                placed_at.append(where == "origin")
             except (ValueError, TypeError) as exc:
                 raise EventFileError(f"{path}:{line}: {exc}") from exc
             ids.append(eid)
@@ -124,6 +131,7 @@ def read_events(path: Path, keep: tuple[str, ...] = ()) -> EventTable:
         lat=a[:, 2],
         ellipse=a[:, 3:6] if has_ellipse else None,
         origin=a[:, 6:8] if has_origin else None,
+        at_origin=np.array(placed_at, dtype=bool) if "placed_at" in cols else None,
         probs=prob_table,
         provisions=provisions if "provisions" in cols else None,
         status=status if "status" in cols else None,

@@ -54,7 +54,7 @@ def write_bulletin(
         w.writerow(
             [
                 "event_id", "kind", "time", "lon", "lat", "semi_major_m", "semi_minor_m", "azimuth_deg",
-                "origin_lon", "origin_lat", *[f"p_{p}" for p in parties], "provisions", "status",
+                "origin_lon", "origin_lat", "placed_at", *[f"p_{p}" for p in parties], "provisions", "status",
                 "technical", "severity", "weapon_class", "rounds", "n_observations", "agreement",
             ]
         )  # fmt: skip
@@ -63,7 +63,7 @@ def write_bulletin(
             w.writerow(
                 [
                     eid, e.kind, t, _num(e.lon), _num(e.lat), *(f"{v:.1f}" for v in e.ellipse),
-                    _num(e.origin_lon), _num(e.origin_lat),
+                    _num(e.origin_lon), _num(e.origin_lat), "origin" if e.placed_at_origin else "impact",
                     *[("" if probs is None else f"{probs.get(p, 0.0):.4f}") for p in parties],
                     ";".join(b.provision_id for b in e.breaches), e.grade.level,
                     "true" if e.grade.technical else "false", f"{e.severity:.2f}", e.weapon_class or "",

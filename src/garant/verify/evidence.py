@@ -182,6 +182,14 @@ class Evidence:
         return self.sight if self.sighting_type in ("outgoing", "burst") else None
 
     @property
+    def places_origin(self) -> bool:
+        """Its place is where the fire came from (a burst located by its shots, a post that saw
+        it fired or leave), not where it fell."""
+        if self.origin is None:
+            return False
+        return not math.isfinite(self.x) or (self.x == self.origin[0] and self.y == self.origin[1])
+
+    @property
     def technical_grade(self) -> bool:
         """A high-grade technical source: a technical sensor, reliable (A-B) and credible (1-2)."""
         return self.kind in TECHNICAL_KINDS and self.reliability in "AB" and self.credibility <= 2

@@ -78,6 +78,9 @@ class FusedEvent:
     x: float  # where it happened (impact centre, position); NaN if unknown
     y: float
     cov: FloatArray
+    # nobody saw where the rounds fell: the event is placed at its origin (`_finish`), and its
+    # place is where the fire came from, not an impact
+    placed_at_origin: bool = False
     origin: tuple[float, float, FloatArray] | None = None
     origin_law: Ray | Arc | None = None  # where the origin rests on one post's band or one hyperbola
     ray: Ray | None = None
@@ -671,7 +674,9 @@ def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list
                 ev.members.append(r)
                 ev.t_start = stated_time(ev.members)
                 if r.kind != "allegation":
-                    ev.x, ev.y, ev.cov = fuse_gaussians([p for m in ev.members if (p := _report_place(m))])
+                    placed = [m for m in ev.members if _report_place(m)]
+                    ev.x, ev.y, ev.cov = fuse_gaussians([p for m in placed if (p := _report_place(m))])
+                    ev.placed_at_origin = all(m.places_origin for m in placed)
                     # its vague time must not stretch the event to others
                     ev.t_end = max(ev.t_end, r.t1)
                     span[:] = _span(ev.members)
@@ -681,7 +686,18 @@ def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list
             # an allegation's window, among allegations, runs from its stated time
             spans.append([r.t if r.kind == "allegation" else r.t0, r.t1])
             x, y, cov = place if place is not None else (math.nan, math.nan, np.eye(2))
-            events.append(FusedEvent(kind="fire", t_start=r.t, t_end=r.t1, x=x, y=y, cov=cov, members=[r]))
+            events.append(
+                FusedEvent(
+                    kind="fire",
+                    t_start=r.t,
+                    t_end=r.t1,
+                    x=x,
+                    y=y,
+                    cov=cov,
+                    members=[r],
+                    placed_at_origin=r.places_origin and r.kind != "allegation",
+                )
+            )
     return events, spans
 
 
@@ -740,3 +756,4 @@ def _finish(ev: FusedEvent) -> None:
     ev.rounds = max([ev.rounds, ev.launch_blasts, ev.impact_blasts, *counted])
     if not math.isfinite(ev.x) and ev.origin is not None:
         ev.x, ev.y, ev.cov = ev.origin
+        ev.placed_at_origin = True

@@ -42,6 +42,7 @@ class VerifiedEvent:
     origin_lon: float
     origin_lat: float
     origin_ellipse: tuple[float, float, float] | None
+    placed_at_origin: bool  # (lon, lat) is the origin: where the rounds fell is unknown
     attribution: Attribution
     breaches: list[Breach]
     grade: Grade
@@ -152,6 +153,7 @@ def _verified(
         origin_lon=float(olon),
         origin_lat=float(olat),
         origin_ellipse=oell,
+        placed_at_origin=ev.placed_at_origin or (not math.isfinite(ev.x) and ev.origin is not None),
         attribution=attr,
         breaches=breaches,
         grade=grade(ev),
