@@ -248,6 +248,36 @@ def test_api_review_queue_acts_violations_and_figures(agreed: Database, tmp_path
         assert bad_range.status_code == 422
 
 
+def test_fire_known_only_where_it_was_fired_is_shown_placed_at_its_origin(
+    agreed: Database, tmp_path: Path
+) -> None:
+    """The API says what an event's place is: fire seen leaving and never seen landing is placed
+    at its origin, the barrage seen landing at its impact; an analyst who relocates the former
+    states where it happened."""
+    launcher = across(6.0)
+    post = GEOD.fwd(launcher[0], launcher[1], 200.0, 3_000.0)[:2]
+    leaving = {
+        **sighting(7, post, launcher, "TR", observed_at="2026-03-01T09:00:00Z", client_id="out"),
+        "sighting_type": "outgoing",
+    }
+    ingest_with_retry(agreed, [*_barrage(1), leaving])
+    update_verification(agreed)
+    app = create_app(Settings(data_dir=tmp_path, database_url=agreed.url), agreed)
+    analyst = {"Authorization": f"Bearer {make_principal(agreed, 'api-ana', Role.ANALYST)}"}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        fire = c.get("/api/v1/events", params={"kind": "fire"}, headers=analyst).json()["features"]
+        placed = {f["properties"]["placed_at"]: f for f in fire}
+        assert sorted(placed) == ["impact", "origin"]
+        out = placed["origin"]
+        origin = out["properties"]["origin"]
+        assert out["geometry"]["coordinates"] == [origin["lon"], origin["lat"]]
+        assert placed["impact"]["properties"]["origin"] is None
+        act = {"act": "relocate", "reason": "craters found", "lon": across(-1.0)[0], "lat": across(-1.0)[1]}
+        moved = c.post(f"/api/v1/events/{out['id']}/acts", headers=analyst, json=act)
+        assert moved.status_code == 201, moved.text
+        assert moved.json()["event"]["properties"]["placed_at"] == "impact"
+
+
 def test_a_fused_event_is_hidden_from_who_may_not_see_one_of_its_reports(
     agreed: Database, tmp_path: Path
 ) -> None:
