@@ -325,6 +325,15 @@ def test_map_draws_the_verified_bulletins_events(
     popup.wait_for(state="visible")
     text = popup.inner_text()
     assert first["id"] in text and first["properties"]["level"] in text
+    # fire says what its place is: where it fell, or the firing point when nobody saw that
+    fire = [f for f in listed if f["properties"]["kind"] == "fire"]
+    assert fire and {f["properties"]["placed_at"] for f in fire} <= {"impact", "origin"}
+    for f in {f["properties"]["placed_at"]: f for f in fire}.values():
+        page.evaluate("id => window.garant.events.get(id).openPopup()", f["id"])
+        shown = page.locator(".leaflet-popup-content .garant-popup")
+        shown.wait_for(state="visible")
+        expected = "firing point" if f["properties"]["placed_at"] == "origin" else "the impact"
+        assert f["id"] in shown.inner_text() and expected in shown.inner_text()
     switch = page.locator("#garant-sidebar label[data-layer='events'] input")
     switch.uncheck()
     assert page.locator("path.garant-event").count() == 0

@@ -623,6 +623,9 @@
       dl.appendChild(el("dd", null, value === undefined || value === null || value === "" ? "—" : String(value)));
     }
     row("Time", formatTime(props.time));
+    if (props.placed_at) {
+      row("Placed at", props.placed_at === "origin" ? "the firing point (where it fell is unknown)" : "the impact");
+    }
     row("Level", props.level + (props.technical ? " (technical source)" : ""));
     row("Status", props.status + " · " + props.evaluation_mode);
     row("Attribution", attributionText(props));
