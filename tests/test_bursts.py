@@ -431,6 +431,48 @@ def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:
     assert "test-sighting-1" not in burst.observation_ids and len(burst.observation_ids) == len(loose) + 1
 
 
+def test_a_post_that_sees_the_other_side_fire_back_does_not_join_the_heard_burst() -> None:
+    """An exchange of fire: a rifleman 600 m on one side of the line is heard; seconds later a
+    post 3 km away sees a rifleman 800 m on the other side fire, 25 degrees off its bearing to
+    the first. The post's bearing is compared with the heard burst's firing point, not with the
+    kilometres where its shots may land: two fires, each on its own side. Seen looking at the
+    heard rifleman, the post's report is the same fire."""
+    agreement, geo = terms()
+    heard = across(-0.6)
+    # 1.4 km from the heard rifleman, straight across the line
+    azimuths = np.arange(0.0, 360.0, 1.0)
+    lon, lat, _ = GEOD.fwd(np.full(360, heard[0]), np.full(360, heard[1]), azimuths, np.full(360, 1_400.0))
+    k = int(np.argmax(geo.signed_distance_m(np.asarray(lon), np.asarray(lat))))
+    seen = (float(lon[k]), float(lat[k]))
+    assert geo.signed_distance_m(np.array([seen[0]]), np.array([seen[1]]))[0] > 700.0
+    t0 = 1_772_414_683.0
+    loose = _detections(heard, t0, np.random.default_rng(3))
+    post = GEOD.fwd(seen[0], seen[1], azimuths[k] + 90.0, 3_000.0)[:2]
+
+    def burst_seen(target: tuple[float, float]) -> dict[str, Any]:
+        obs = sighting(
+            1, post, target, "PL", weapon_class="small_arms", time_precision_s=20.0,
+            observed_at=_iso(t0 + 25.0), observed_until=_iso(t0 + 40.0),
+        )  # fmt: skip
+        obs["sighting_type"] = "burst"
+        return obs
+
+    fire = _fire(
+        run_pipeline([burst_seen(seen)], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
+    )
+    assert len(fire) == 2
+    by_post = next(ev for ev in fire if "test-sighting-1" in ev.observation_ids)
+    assert len(by_post.observation_ids) == 1
+    assert by_post.attribution.probs is not None
+    assert by_post.attribution.probs[agreement.positive_side] > 0.5
+    burst = next(ev for ev in fire if ev is not by_post)
+    assert burst.attribution.probs is not None and burst.attribution.probs[agreement.positive_side] < 0.05
+    (one,) = _fire(
+        run_pipeline([burst_seen(heard)], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
+    )
+    assert "test-sighting-1" in one.observation_ids and one.grade.level == "corroborated"
+
+
 def test_a_ripple_tracked_by_radar_keeps_its_heavy_class_when_its_launch_is_heard_as_a_burst() -> None:
     """A rocket launcher 20 km inside the negative party's area fires a ripple, tracked by radar
     as MLRS; its launches are heard as a burst from the same place. The burst is the ripple's

@@ -589,9 +589,18 @@ def _report_cost(r: Evidence, place: Place, target: Place) -> float:
 def _grouping_cost(r: Evidence, place: Place, ev: FusedEvent, target: Place) -> float:
     """How far a report is from a group of reports: `_report_cost`, except against a group that
     rests on sightings alone, whose bearings and bands must each agree with the report (a seen
-    launch or burst with a heard burst's firing point). A burst's landing place is kilometres
-    wide: against the sighting's Gaussian, a burst 3 km off the post's bearing was gated in."""
+    launch or burst with a heard burst's firing point), and except for a post that saw the
+    fire leave, whose bearing and band are compared with the firing point of the group's heard
+    bursts. A burst's landing place is kilometres wide: against the sighting's Gaussian, a burst
+    3 km off the post's bearing was gated in."""
     substantive = [m for m in ev.members if m.kind != "allegation"]
+    if r.sight is not None and r.origin_law is not None:
+        # a post that saw the fire leave against a heard burst's firing point, not against the
+        # kilometres where its shots may have landed (an exchange of fire 1.4 km apart, across
+        # the line, was made one event)
+        heard = [m.origin for m in substantive if m.kind == "acoustic_burst" and m.origin is not None]
+        if heard:
+            return r.sight.cost(*fuse_gaussians(heard))
     sights = [m for m in substantive if m.sight is not None]
     if r.sight is not None or not sights or len(sights) < len(substantive):
         return _report_cost(r, place, target)
