@@ -36,20 +36,21 @@ def _local_xy(lon: FloatArray, lat: FloatArray, lon0: float, lat0: float) -> tup
     return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
 
 
+Points = tuple[FloatArray, FloatArray, FloatArray]  # lon, lat, time
+
+
 def _candidates(
-    true_lon: FloatArray,
-    true_lat: FloatArray,
-    true_t: FloatArray,
-    found_lon: FloatArray,
-    found_lat: FloatArray,
-    found_t: FloatArray,
+    true: Points,
+    found: Points,
     which: IntArray,
-    distance_m: float,
-    time_s: float,
+    tolerance: tuple[float, float],
     true_t_end: FloatArray | None,
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
-    """The pairs (true, found among `which`) within both tolerances, their distance and time
-    difference."""
+    """The pairs (true, found among `which`) within both tolerances (distance, time), their
+    distance and time difference."""
+    true_lon, true_lat, true_t = true
+    found_lon, found_lat, found_t = found
+    distance_m, time_s = tolerance
     flon, flat, ft = found_lon[which], found_lat[which], found_t[which]
     lon0 = float(np.median(np.concatenate([true_lon, flon])))
     lat0 = float(np.median(np.concatenate([true_lat, flat])))
@@ -117,7 +118,7 @@ def match_events(
     olon, olat = counterpart(true_lon, true_lat, true_origin, at_origin)
     found = (found_lon, found_lat, found_t)
     parts = [
-        _candidates(tlon, tlat, true_t, *found, np.flatnonzero(sel), distance_m, time_s, true_t_end)
+        _candidates((tlon, tlat, true_t), found, np.flatnonzero(sel), (distance_m, time_s), true_t_end)
         for tlon, tlat, sel in ((true_lon, true_lat, ~at_origin), (olon, olat, at_origin))
         if sel.any()
     ]
