@@ -242,6 +242,9 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     assert ev.kind == "fire" and ev.rounds >= 20
     _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, shooter[0], shooter[1])
     assert err < 100.0
+    # nobody saw where its shots fell: placed at the firing point, with the firing point's ellipse
+    assert ev.placed_at_origin and (ev.lon, ev.lat) == (ev.origin_lon, ev.origin_lat)
+    assert ev.ellipse == ev.origin_ellipse and ev.ellipse[0] < 500.0
     assert {b.provision_id for b in ev.breaches} == {"P1", "P6"}
     negative = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
     assert ev.attribution.probs[negative] > 0.95
@@ -260,7 +263,7 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     tank["sighting_type"] = "outgoing"
     (both,) = run_pipeline([tank], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
     assert both.weapon_class is None and {b.provision_id for b in both.breaches} == {"P1", "P6"}
-    assert both.grade.level == "corroborated"
+    assert both.grade.level == "corroborated" and both.placed_at_origin
     (alone,) = run_pipeline([tank], AcousticEvents.empty(), agreement, geo)
     assert alone.weapon_class == "tank_artillery_lt_100" and "P2" in {b.provision_id for b in alone.breaches}
 

@@ -763,6 +763,7 @@ def _finish(ev: FusedEvent) -> None:
                 ev.ray = min(rays, key=lambda r: r.sigma_deg)
     counted = [m.count for m in ev.members if m.kind in ("sighting", "radar_track", "acoustic_burst")]
     ev.rounds = max([ev.rounds, ev.launch_blasts, ev.impact_blasts, *counted])
-    if not math.isfinite(ev.x) and ev.origin is not None:
+    if ev.origin is not None and (ev.placed_at_origin or not math.isfinite(ev.x)):
+        # known only where it was fired from: placed there exactly, with the origin's ellipse
         ev.x, ev.y, ev.cov = ev.origin
         ev.placed_at_origin = True
