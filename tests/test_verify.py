@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,25 @@ def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> No
     first = next(ev for ev in events if "test-sighting-1" in ev.observation_ids)
     assert "test-sighting-2" not in first.observation_ids
     assert first.grade.level == "reported"
+
+
+def test_a_videos_vague_time_does_not_stretch_a_sighting_to_fire_24_minutes_later() -> None:
+    """A post sees an impact at 04:12; a video of impacts there is dated 04:29, give or take 10
+    minutes (it may show the same fire: it joins); at 04:36 another nation's post sees another
+    impact at the same place. The event's window is where its reports' windows meet, the
+    post's: the union of the two let the second sighting join, 24 minutes after the first
+    (and made two nations corroborate what each saw alone)."""
+    target, post, other, _ = _two_posts_and_a_claim()
+    video = make(
+        "osint", 8, lon=target[0], lat=target[1], location_uncertainty_m=4_000, nation="US",
+        observed_at="2026-03-01T04:29:00Z", time_precision_s=600.0,
+    )  # fmt: skip
+    later = sighting(2, other, target, "TR", observed_at="2026-03-01T04:36:09.250Z")
+    events = _run([sighting(1, post, target, "US"), video, later])
+    first = next(ev for ev in events if "test-sighting-1" in ev.observation_ids)
+    assert sorted(first.observation_ids) == ["test-osint-8", "test-sighting-1"]
+    second = next(ev for ev in events if "test-sighting-2" in ev.observation_ids)
+    assert second.observation_ids == ["test-sighting-2"] and second.grade.level == "reported"
 
 
 def test_an_allegation_joins_the_fire_it_fits_best_even_seen_before_its_stated_time() -> None:
@@ -620,3 +640,65 @@ def test_a_post_that_sees_a_burst_and_names_a_heavy_gun_is_not_believed_on_the_c
     (burst,) = _run([seen])
     assert burst.weapon_class is None and "P2" not in {b.provision_id for b in burst.breaches}
     assert "P1" in {b.provision_id for b in burst.breaches}
+
+
+def _one_round(launch: tuple[float, float], impact: tuple[float, float], semi_m: float) -> AcousticEvents:
+    """One round heard where it left and where it fell (a blast at each end, located to
+    `semi_m`), flying at 200 m/s; fired at the factories' default observation time."""
+    t0 = datetime.fromisoformat("2026-03-01T04:12:09.250+00:00").timestamp()
+    _, _, d = GEOD.inv(launch[0], launch[1], impact[0], impact[1])
+    return AcousticEvents(
+        ids=["launch", "impact"], t=np.array([t0, t0 + d / 200.0]),
+        lon=np.array([launch[0], impact[0]]), lat=np.array([launch[1], impact[1]]),
+        semi_major_m=np.full(2, semi_m), semi_minor_m=np.full(2, semi_m), azimuth_deg=np.zeros(2),
+        n_detections=np.array([6, 12]), detections={},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flight_km", "semi_m", "weapon", "seen", "off_deg", "confirmed"),
+    [
+        (5.0, 15.0, "mortar_lt_120", "outgoing", 0.0, True),
+        (5.0, 15.0, "mortar_lt_120", "impact", 0.0, True),  # the post saw it land
+        (5.0, 15.0, "mortar_lt_120", "outgoing", 8.0, True),  # a bearing 8 degrees off (sigma 5)
+        (5.0, 15.0, "mortar_lt_120", "outgoing", 15.0, False),  # 15 degrees off: not this round
+        (5.0, 15.0, "mortar_lt_120", "impact at launch", 0.0, False),  # which end is which?
+        (5.0, 15.0, None, "outgoing", 0.0, False),  # no weapon named: was it one round's flight?
+        (5.0, 2_500.0, "mortar_lt_120", "outgoing", 0.0, False),  # ends known to kilometres
+        (21.0, 15.0, "mortar_lt_120", "outgoing", 0.0, False),  # beyond a mortar's 7.1 km
+        (21.0, 15.0, "artillery_100_plus", "outgoing", 0.0, True),  # within a gun's 30 km
+    ],
+)
+def test_a_single_round_heard_at_both_ends_is_confirmed_by_a_post_that_saw_it(
+    flight_km: float, semi_m: float, weapon: str | None, seen: str, off_deg: float, confirmed: bool
+) -> None:
+    """A mortar fires one round from 1.3 km inside the buffer strip; its launch and impact are
+    heard (two blasts: a stray, alone) and a post sees it leave, or land. The post's sighting
+    confirms the round: one event, the origin the launch blast's, the buffer strip breached,
+    corroborated. On the code before, the sighting made an event of its own, with no origin and
+    no attribution, and the round's blasts were dropped as a stray. A sighting that does not
+    say which end it saw, or of a weapon that cannot fly so far, or off the round, does not."""
+    agreement, geo = terms()
+    launch = across(-1.3)
+    impact = GEOD.fwd(launch[0], launch[1], 345.0, flight_km * 1000.0)[:2]  # across the line, here
+    assert geo.signed_distance_m(np.array([impact[0]]), np.array([impact[1]]))[0] > 3_000.0
+    target = impact if seen == "impact" else launch
+    post = GEOD.fwd(target[0], target[1], 250.0, 1_500.0)[:2]  # off the round's line of flight
+    obs = sighting(1, post, target, "DE", weapon_class=weapon, count=1)
+    obs["sighting_type"] = seen.split()[0]
+    obs["bearing_deg"] = round((obs["bearing_deg"] + off_deg) % 360.0, 1)
+    if weapon is None:
+        del obs["weapon_class"]
+    (ev,) = run_pipeline([obs], _one_round(launch, impact, semi_m), agreement, geo)
+    neg = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
+    if confirmed:
+        assert ev.acoustic_ids == ["launch", "impact"]
+        assert ev.observation_ids == ["test-sighting-1"]
+        _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, launch[0], launch[1])
+        assert err < 50.0 and not ev.placed_at_origin
+        assert ev.attribution.probs is not None and ev.attribution.probs[neg] > 0.99
+        assert "P6" in [b.provision_id for b in ev.breaches]
+        assert ev.grade.level == "corroborated"  # a post and the sensors: two kinds
+    else:
+        assert ev.acoustic_ids == [] and ev.observation_ids == ["test-sighting-1"]
+        assert ev.grade.level == "reported"

@@ -44,6 +44,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from garant.verify._kernels import CHI2_95
 from garant.verify.bursts import Arc
 from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95, cov_from_radius95
 
@@ -66,6 +67,8 @@ SALVO_INTERVAL_S = 1.0  # rounds this close (median) are a salvo: its impacts ri
 BURST_SLACK_S = 60.0  # beyond the stated windows, between a burst and the reports it may join
 UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the post
 MIN_ACOUSTIC_ONLY_BLASTS = 6  # fewer located blasts, with no other report, make no fire event
+STRAY_PLACE_M = 1_000.0  # a stray's ends located this well (95% semi-major) at most, to be confirmed
+CONFIRM_CHI2 = 5.99  # 95%: a stray is more often false than real, a report confirming it fits it well
 
 
 @dataclass
@@ -193,13 +196,15 @@ def fuse(
     acoustic_xy: tuple[FloatArray, FloatArray],
     acoustic_party: npt.NDArray[np.int16],
     bursts: Callable[[list[int]], list[Evidence]] | None = None,
+    ranges: dict[str, float] | None = None,
 ) -> list[FusedEvent]:
     """All evidence -> fused events. `acoustic_xy` are the blasts' projected positions and
     `acoustic_party` the control area each lies in (index, -1 for none). `bursts`, given the
     rows of the located blasts that make no fire event (strays), locates the bursts among the
     loose arrivals and the strays' own: a rifleman's shots heard by four sensors are located one
     by one, and the rest of his burst is left without them. A burst that uses a stray's arrivals
-    takes the stray whole (`extra["blast_rows"]`)."""
+    takes the stray whole (`extra["blast_rows"]`). `ranges` (m, by weapon class) bound how far a
+    round confirmed by a report of its class flew (`_confirmable`)."""
     by_kind: dict[str, list[Evidence]] = {}
     for e in evidence:
         by_kind.setdefault(e.kind, []).append(e)
@@ -211,15 +216,13 @@ def fuse(
     # more often than an incident: such events stay in the acoustic bulletin, out of this one (a
     # report is not tied to them either: see `_attach`)
     strays = [ev for ev in events if not ev.members and len(ev.acoustic) < MIN_ACOUSTIC_ONLY_BLASTS]
-    if bursts is not None:
-        by_kind["acoustic_burst"] = by_kind.get("acoustic_burst", []) + bursts(
-            sorted(r for ev in strays for r in ev.acoustic)
-        )
+    found_bursts = bursts(sorted(r for ev in strays for r in ev.acoustic)) if bursts is not None else []
+    by_kind["acoustic_burst"] = by_kind.get("acoustic_burst", []) + found_bursts
     reports = [
         e for k in ("acoustic_burst", "crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])
     ]
     reports.sort(key=lambda e: (e.t0, e.obs_id))
-    leftovers = _attach(events, reports, acoustic.t)
+    leftovers = _attach(events, reports, acoustic.t, _confirmable(strays, found_bursts), ranges or {})
     events = [ev for ev in events if ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS]
     events += _report_events(leftovers)
     taken: set[int] = set()
@@ -468,18 +471,68 @@ def _automatic(r: Evidence) -> bool:
     return r.kind == "acoustic_burst" or (r.kind == "sighting" and r.sighting_type == "burst")
 
 
-def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArray) -> list[Evidence]:
+def _semi_major_95(cov: FloatArray) -> float:
+    return CHI2_95 * math.sqrt(max(float(np.linalg.eigvalsh(cov)[-1]), 0.0))
+
+
+def _confirmable(strays: list[FusedEvent], found_bursts: list[Evidence]) -> list[FusedEvent]:
+    """The strays that a post's sighting or a crater may confirm: heard launching and landing (a
+    launch group paired with an impact group across the line at a projectile's speed), both ends
+    located to `STRAY_PLACE_M`, and taken by no burst. Such a pair is one round of a mortar or a
+    gun; with a report on it, it is no stray. A single round heard at both ends, that a post
+    saw, had made an event of the sightings alone, with no origin and no attribution."""
+    burst_rows = {r for b in found_bursts for r in b.extra.get("blast_rows", [])}
+    return [
+        ev
+        for ev in strays
+        if ev.launch_blasts
+        and ev.impact_blasts
+        and ev.origin is not None
+        and max(_semi_major_95(ev.cov), _semi_major_95(ev.origin[2])) <= STRAY_PLACE_M
+        and not burst_rows & set(ev.acoustic)
+    ]
+
+
+def _confirming_end(r: Evidence, stray: FusedEvent, ranges: dict[str, float]) -> Place | None:
+    """Where a report may confirm a stray round (`_confirmable`): a crater or a post that saw
+    the round land, at its impact; a post that saw it leave, at its launch; and only if the
+    report names a weapon whose range covers the round's flight. Elsewhere a post may take one
+    end for the other, but a round made of two blasts has no other evidence of which end is
+    which: on the armed-attack day, a heavy round's impact, heard, was paired as the launch of
+    a later blast 8 to 30 km away, and posts that saw the impact then confirmed it, the impact
+    becoming a firing point in the buffer strip; two blasts of other fires, 15 to 46 km apart,
+    were paired as a mortar's round, and a post's sighting of a mortar confirmed them."""
+    reach = ranges.get(r.weapon_class or "")
+    if reach is None or stray.origin is None:
+        return None
+    if math.hypot(stray.x - stray.origin[0], stray.y - stray.origin[1]) > reach:
+        return None
+    if r.kind == "crater" or (r.kind == "sighting" and r.sighting_type == "impact"):
+        return _event_place(stray, origin=False)
+    if r.kind == "sighting" and r.sighting_type == "outgoing":
+        return stray.origin
+    return None
+
+
+def _attach(
+    events: list[FusedEvent],
+    reports: list[Evidence],
+    blast_t: FloatArray,
+    confirmable: list[FusedEvent] | None = None,
+    ranges: dict[str, float] | None = None,
+) -> list[Evidence]:
     """Each report joins the most consistent fire event; returns those that join none (`blast_t`:
-    the located blasts' times)."""
-    if not events:
-        return reports
+    the located blasts' times). Sightings and craters may also join a `confirmable` stray, if
+    they name a weapon class whose range (`ranges`, m) the round's flight is within."""
     # a few located blasts alone are more often stray than real (see MIN_ACOUSTIC_ONLY_BLASTS):
-    # a report is not tied to them, it makes its own event
+    # a report is not tied to them, it makes its own event (but see `_confirmable`)
     fire = [
         ev
         for ev in events
         if ev.kind == "fire" and (ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS)
     ]
+    seen_only = np.r_[np.zeros(len(fire), dtype=bool), np.ones(len(confirmable or []), dtype=bool)]
+    fire += confirmable or []
     if not fire:
         return reports
     # both ends of each event are looked up: a launcher 30 km from where its rockets fell is
@@ -517,7 +570,9 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
                 continue
             ev = fire[k]
             targets: tuple[Place | None, ...] = (_event_place(ev, origin=False), ev.origin)
-            if _automatic(r):
+            if seen_only[k]:
+                targets = (_confirming_end(r, ev, ranges or {}),)
+            elif _automatic(r):
                 # a burst is automatic fire: the same fire only as a salvo whose impacts and
                 # launches ripple like one (a post may take either end for the other). An event
                 # whose rounds come seconds apart is another weapon (the side under fire firing
@@ -527,11 +582,12 @@ def _attach(events: list[FusedEvent], reports: list[Evidence], blast_t: FloatArr
                     targets = (ev.origin,) if ev.origin is not None else targets
                 elif cadence > SALVO_INTERVAL_S:
                     continue
+            gate = CONFIRM_CHI2 if seen_only[k] else GATE_CHI2
             for target in targets:
                 if target is None:
                     continue
                 c = _report_cost(r, place, target)
-                if c <= GATE_CHI2 and c < best_cost:
+                if c <= gate and c < best_cost:
                     best, best_cost, best_at_impact = ev, c, target is not ev.origin
         if best is None:
             left.append(r)
@@ -656,11 +712,19 @@ def _join_lead(r: Evidence, events: list[FusedEvent], spans: list[list[float]]) 
 
 
 def _span(members: list[Evidence]) -> list[float]:
-    """The window of an event of reports: its reports' windows, or, once a burst is among them,
-    the bursts' (timed to the second: an OSINT's ten minutes had let a post's sighting of
-    another burst five minutes later join)."""
-    timed = [m for m in members if m.kind == "acoustic_burst"] or members
-    return [min(m.t0 for m in timed), max(m.t1 for m in timed)]
+    """The window of an event of reports. Once a burst is among them, the bursts' (timed to the
+    second: an OSINT's ten minutes had let a post's sighting of another burst five minutes
+    later join). Else where all its reports' windows meet, since each says when the one
+    occurrence was (where they do not meet, the most precise report's): their union let a
+    post's sighting, joined by a video dated to ±10 minutes, take fire 24 minutes later."""
+    timed = [m for m in members if m.kind == "acoustic_burst"]
+    if timed:
+        return [min(m.t0 for m in timed), max(m.t1 for m in timed)]
+    lo, hi = max(m.t0 for m in members), min(m.t1 for m in members)
+    if lo <= hi:
+        return [lo, hi]
+    best = min(members, key=lambda m: (m.precision_s, m.t1 - m.t0))
+    return [best.t0, best.t1]
 
 
 def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list[float]]]:

@@ -112,7 +112,7 @@ def run_pipeline(
     say(f"{len(evidence)} reports, {len(acoustic)} located blasts")
     ax, ay = geo.project(acoustic.lon, acoustic.lat)
     aparty = geo.party_index(acoustic.lon, acoustic.lat)
-    events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty, bursts=locate)
+    events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty, bursts=locate, ranges=ranges)
     say(f"{len(events)} fused events, {len(located)} bursts located")
     attributions = Attributor(geo).attribute(events)
     classifier = Classifier(agreement, geo)
