@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -702,3 +702,59 @@ def test_a_single_round_heard_at_both_ends_is_confirmed_by_a_post_that_saw_it(
     else:
         assert ev.acoustic_ids == [] and ev.observation_ids == ["test-sighting-1"]
         assert ev.grade.level == "reported"
+
+
+def _battery(
+    first: int, origin: tuple[float, float], rounds: int, start_s: float, semi_m: float = 300.0
+) -> list[dict[str, Any]]:
+    """A mortar battery's rounds tracked by one radar, 6 s apart, each origin known to `semi_m`
+    (95%), falling 4 km across the line."""
+    impact = GEOD.fwd(origin[0], origin[1], 345.0, 5_000.0)[:2]
+    t0 = datetime.fromisoformat("2026-03-01T04:12:00+00:00").timestamp() + start_s
+    out = []
+    for k in range(rounds):
+        when = datetime.fromtimestamp(t0 + 6.0 * k, UTC).isoformat().replace("+00:00", "Z")
+        track = radar(first + k, origin, impact, semi_m, observed_at=when)
+        track["weapon_class"] = "mortar_lt_120"
+        out.append(track)
+    return out
+
+
+def test_two_batteries_a_kilometre_and_a_half_apart_are_two_fires() -> None:
+    """Two mortar batteries 1.4 km apart, one in the buffer strip and one beyond it, fire within a
+    minute of each other; radar tracks each to 300 m. Two events, each with its own origin: only
+    the first breaches the buffer strip. Tracks within 1.5 km and two minutes were one barrage,
+    whose origin lay between the two, and one of the two fires was lost."""
+    _, geo = terms()
+    inside = across(-1.2)
+    beyond = GEOD.fwd(inside[0], inside[1], 165.0, 1_400.0)[:2]  # away from the line, here
+    assert geo.signed_distance_m(np.array([beyond[0]]), np.array([beyond[1]]))[0] < -2_300.0
+    events = _run([*_battery(1, inside, 2, 0.0), *_battery(10, beyond, 5, 40.0)])
+    assert len(events) == 2
+    for ev, (where, n, breach) in zip(events, [(inside, 2, True), (beyond, 5, False)], strict=True):
+        _, _, err = GEOD.inv(ev.origin_lon, ev.origin_lat, where[0], where[1])
+        assert err < 250.0 and ev.rounds == n
+        assert ("P6" in [b.provision_id for b in ev.breaches]) is breach
+
+
+def test_another_batterys_launches_heard_nearby_do_not_move_a_tracked_origin() -> None:
+    """A battery in the buffer strip is tracked by radar; another, 2.2 km away and beyond the
+    strip, is heard launching at the same time (blasts located to 15 m) but not tracked. The
+    tracked fire keeps its origin and breaches the strip; the other's blasts are not its own.
+    Any launch group within 2.5 km was taken, and its tight blasts pulled the origin to it."""
+    agreement, geo = terms()
+    inside = across(-1.2)
+    beyond = GEOD.fwd(inside[0], inside[1], 165.0, 2_200.0)[:2]
+    t0 = datetime.fromisoformat("2026-03-01T04:12:00+00:00").timestamp()
+    n = 6
+    heard = AcousticEvents(
+        ids=[f"b{k}" for k in range(n)], t=t0 + 5.0 + 6.0 * np.arange(n),
+        lon=np.full(n, beyond[0]), lat=np.full(n, beyond[1]), semi_major_m=np.full(n, 15.0),
+        semi_minor_m=np.full(n, 15.0), azimuth_deg=np.zeros(n), n_detections=np.full(n, 8),
+        detections={},
+    )  # fmt: skip
+    events = run_pipeline(_battery(1, inside, 3, 0.0), heard, agreement, geo)
+    tracked = next(ev for ev in events if "test-radar_track-1" in ev.observation_ids)
+    _, _, err = GEOD.inv(tracked.origin_lon, tracked.origin_lat, inside[0], inside[1])
+    assert err < 250.0 and tracked.acoustic_ids == []
+    assert "P6" in [b.provision_id for b in tracked.breaches]

@@ -54,6 +54,8 @@ Place = tuple[float, float, FloatArray]  # x, y and covariance
 
 GATE_CHI2 = 13.8  # 99.9% of a 2-D normal: a report outside is not the same occurrence
 RADAR_ORIGIN_M = 1_500.0  # tracks of one battery: launchers spread a few hundred metres
+BATTERY_SIGMA_M = 200.0  # spread between two launchers of one battery
+_BATTERY = np.eye(2) * BATTERY_SIGMA_M**2
 RADAR_GAP_S = 120.0
 BLAST_GROUP_M = 1_200.0
 BLAST_GAP_S = 60.0
@@ -139,10 +141,16 @@ def _groups(labels: IntArray) -> list[IntArray]:
 
 
 def _space_time_groups(
-    x: FloatArray, y: FloatArray, t: FloatArray, radius_m: float, gap_s: float
+    x: FloatArray,
+    y: FloatArray,
+    t: FloatArray,
+    radius_m: float,
+    gap_s: float,
+    compatible: Callable[[IntArray], npt.NDArray[np.bool_]] | None = None,
 ) -> list[IntArray]:
     """Connected components of points within `radius_m` and `gap_s` of each other (scaled so one
-    ball holds both)."""
+    ball holds both), and, where given, `compatible` (which of the pairs, rows of two indices,
+    may be one thing)."""
     pts = np.column_stack([x, y, (t - (t.min() if len(t) else 0.0)) * (radius_m / gap_s)])
     pairs = (
         cKDTree(pts).query_pairs(radius_m * math.sqrt(2.0), output_type="ndarray")
@@ -153,6 +161,8 @@ def _space_time_groups(
         d = np.hypot(x[pairs[:, 0]] - x[pairs[:, 1]], y[pairs[:, 0]] - y[pairs[:, 1]])
         dt = np.abs(t[pairs[:, 0]] - t[pairs[:, 1]])
         pairs = pairs[(d <= radius_m) & (dt <= gap_s)]
+        if compatible is not None and len(pairs):
+            pairs = pairs[compatible(pairs)]
     return _groups(_components(len(t), np.asarray(pairs, dtype=np.int64)))
 
 
@@ -263,9 +273,20 @@ def _radar_events(tracks: list[Evidence]) -> list[FusedEvent]:
         return []
     ox = np.array([e.origin[0] for e in tracks if e.origin])
     oy = np.array([e.origin[1] for e in tracks if e.origin])
+    ocov = np.array([e.origin[2] for e in tracks if e.origin])
     t = np.array([e.t0 for e in tracks])
+
+    def one_battery(pairs: IntArray) -> npt.NDArray[np.bool_]:
+        """Two tracks' origins as near as their ellipses and a battery's spread allow (two
+        batteries 1.4 km apart, each tracked to 300 m, were one barrage, its origin between)."""
+        i, j = pairs[:, 0], pairs[:, 1]
+        cov = ocov[i] + ocov[j] + _BATTERY
+        d = np.stack([ox[i] - ox[j], oy[i] - oy[j]], axis=1)
+        chi2 = np.einsum("ni,ni->n", d, np.linalg.solve(cov, d[:, :, None])[:, :, 0])
+        return np.asarray(chi2 <= GATE_CHI2)
+
     out = []
-    for g in _space_time_groups(ox, oy, t, RADAR_ORIGIN_M, RADAR_GAP_S):
+    for g in _space_time_groups(ox, oy, t, RADAR_ORIGIN_M, RADAR_GAP_S, one_battery):
         members = [tracks[i] for i in g.tolist()]
         origin = fuse_gaussians((m.origin for m in members if m.origin), spread_m=100.0)
         impacts = [(m.x, m.y, m.cov) for m in members if math.isfinite(m.x)]
@@ -331,7 +352,10 @@ def _link_groups(events: list[FusedEvent], groups: list[_BlastGroup]) -> None:
         assert ev.origin is not None
         for k in tree.query_ball_point([ev.origin[0], ev.origin[1]], LINK_M):
             g = groups[k]
-            if not g.used and ev.t_start - 30.0 <= g.t0 <= ev.t_end + 30.0:
+            # as near as the tracks' origin and a battery's spread allow: another battery's
+            # launches 2.2 km off, heard, had pulled this one's origin halfway to them
+            near = _chi2(g.x - ev.origin[0], g.y - ev.origin[1], ev.origin[2] + g.cov + _BATTERY) <= GATE_CHI2
+            if not g.used and near and ev.t_start - 30.0 <= g.t0 <= ev.t_end + 30.0:
                 g.used = True
                 ev.acoustic += g.rows.tolist()
                 ev.launch_blasts += len(g.rows)
