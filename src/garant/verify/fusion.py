@@ -16,7 +16,8 @@ Fire, in four steps:
    projectile can have (`FLIGHT_SPEED_MS`), lies on the other party's side within range, and
    the rhythm of its blasts repeats the launch's. A pair gives an event with an origin; a group
    left alone gives an event located where it was heard, with no origin (attribution then says
-   "undetermined").
+   "undetermined"). Fewer than six blasts and nothing else are a stray, left out, unless a post's
+   sighting or a crater confirms the round at the end it names (`_confirmable`).
 4. Every other report (bursts of small-arms fire located from their arrivals' rhythm,
    sightings, craters, OSINT, allegations) joins the fire event it is
    consistent with: its place within the joint uncertainty (a chi-square gate on the two
