@@ -758,3 +758,28 @@ def test_another_batterys_launches_heard_nearby_do_not_move_a_tracked_origin() -
     _, _, err = GEOD.inv(tracked.origin_lon, tracked.origin_lat, inside[0], inside[1])
     assert err < 250.0 and tracked.acoustic_ids == []
     assert "P6" in [b.provision_id for b in tracked.breaches]
+
+
+def test_a_single_round_is_paired_with_its_own_impact_not_taken_for_an_earlier_ones() -> None:
+    """Three lone blasts: one far across the line, then, 147 s later and 28 km away, a mortar's
+    launch in the buffer strip, and its impact 18 s after that, 3.6 km across the line; a post
+    sees the launch. Each blast alone says nothing of its rhythm, so every pairing costs the
+    same: the shorter flight is taken first, and the post confirms the round. The earlier blast
+    was taken first, the launch became its impact, and the round was lost with its P6."""
+    agreement, geo = terms()
+    launch = across(-1.3)
+    impact = GEOD.fwd(launch[0], launch[1], 345.0, 3_600.0)[:2]
+    far = GEOD.fwd(launch[0], launch[1], 345.0, 28_000.0)[:2]
+    t0 = datetime.fromisoformat("2026-03-01T04:12:09.250+00:00").timestamp()
+    blasts = AcousticEvents(
+        ids=["far", "launch", "impact"], t=np.array([t0 - 147.0, t0, t0 + 18.0]),
+        lon=np.array([far[0], launch[0], impact[0]]), lat=np.array([far[1], launch[1], impact[1]]),
+        semi_major_m=np.full(3, 15.0), semi_minor_m=np.full(3, 15.0), azimuth_deg=np.zeros(3),
+        n_detections=np.array([8, 5, 13]), detections={},
+    )  # fmt: skip
+    post = GEOD.fwd(launch[0], launch[1], 250.0, 1_500.0)[:2]
+    obs = sighting(1, post, launch, "DE", weapon_class="mortar_lt_120", count=1)
+    obs["sighting_type"] = "outgoing"
+    (ev,) = run_pipeline([obs], blasts, agreement, geo)
+    assert ev.acoustic_ids == ["launch", "impact"]
+    assert "P6" in [b.provision_id for b in ev.breaches]

@@ -390,7 +390,7 @@ def _paired_groups(groups: list[_BlastGroup]) -> list[FusedEvent]:
     free.sort(key=lambda g: g.t0)
     starts = np.array([g.t0 for g in free])
     tree = cKDTree(np.array([[g.x, g.y] for g in free]))
-    candidates: list[tuple[float, int, int]] = []
+    candidates: list[tuple[float, float, int, int]] = []
     for i, a in enumerate(free):
         near = tree.query_ball_point([a.x, a.y], MAX_RANGE_M)
         lo, hi = np.searchsorted(starts, [a.t0 + 1.0, a.t0 + MAX_FLIGHT_S])
@@ -405,10 +405,12 @@ def _paired_groups(groups: list[_BlastGroup]) -> list[FusedEvent]:
             speed = d / (b.t0 - a.t0)
             if not (FLIGHT_SPEED_MS[0] <= speed <= FLIGHT_SPEED_MS[1]) or d < 1_000.0:
                 continue
-            candidates.append((_rhythm_cost(a.times, b.times), i, j))
+            # at equal cost (one blast each end: the rhythm says nothing) the shorter flight
+            # first, as fewer other blasts could have landed in it by chance
+            candidates.append((_rhythm_cost(a.times, b.times), b.t0 - a.t0, i, j))
     candidates.sort()
     out = []
-    for cost, i, j in candidates:
+    for cost, _, i, j in candidates:
         a, b = free[i], free[j]
         if a.used or b.used or cost > 0.8:
             continue
