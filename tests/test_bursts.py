@@ -6,7 +6,6 @@ origin, its breaches and every arrival it rests on."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -27,15 +26,11 @@ from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
 
 from .factories import make
-from .verify_factories import across, radar, sighting, terms
+from .verify_factories import across, iso, radar, sighting, terms
 
 C = 343.0
 SIGMA = 0.02
 GEOD = Geod(ellps="WGS84")
-
-
-def _iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _rows(n_per_row: int = 14) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +205,7 @@ def _detections(
         slon, slat, _ = GEOD.fwd(shooter[0], shooter[1], az, dist)
         heard = rng.random(len(times)) < (0.9 if dist < 3_000.0 else 0.5)
         for n, when in enumerate(times[heard]):
-            arrival = _iso(when + dist / C + rng.normal(0.0, SIGMA))
+            arrival = iso(when + dist / C + rng.normal(0.0, SIGMA))
             out.append(
                 {
                     "kind": "acoustic_detection",
@@ -258,7 +253,7 @@ def test_a_burst_by_the_line_is_a_fire_event_that_breaches_the_buffer_and_names_
     # withdrawal-zone breach (P2), which the same sighting alone does make
     post = GEOD.fwd(shooter[0], shooter[1], 250.0, 3_000.0)[:2]
     tank = sighting(
-        1, post, shooter, "TR", observed_at=_iso(1_772_400_005.0), weapon_class="tank_artillery_lt_100"
+        1, post, shooter, "TR", observed_at=iso(1_772_400_005.0), weapon_class="tank_artillery_lt_100"
     )
     tank["sighting_type"] = "outgoing"
     (both,) = run_pipeline([tank], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
@@ -317,7 +312,7 @@ def test_a_report_whose_time_is_good_to_minutes_joins_the_burst_it_speaks_of() -
     near = GEOD.fwd(shooter[0], shooter[1], 280.0, 1_000.0)[:2]
     video = make(
         "osint", 1, lon=near[0], lat=near[1], location_uncertainty_m=4_000, reliability="C", credibility=3,
-        observed_at=_iso(t0 + 148.0), time_precision_s=600.0,
+        observed_at=iso(t0 + 148.0), time_precision_s=600.0,
     )  # fmt: skip
     (ev,) = _fire(run_pipeline([video], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert "test-osint-1" in ev.observation_ids and len(ev.observation_ids) == len(loose) + 1
@@ -354,7 +349,7 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     shooter = across(-0.6)
     t0 = 1_772_400_000.0
     loose = _detections(shooter, t0, np.random.default_rng(3))
-    track = radar(1, across(8.0, at=shooter), shooter, 150.0, observed_at=_iso(t0 + 3.0))
+    track = radar(1, across(8.0, at=shooter), shooter, 150.0, observed_at=iso(t0 + 3.0))
     fire = _fire(run_pipeline([track], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert len(fire) == 2
     negative = next(p.code for p in agreement.parties if p.code != agreement.positive_side)
@@ -365,7 +360,7 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     # a rocket launcher's salvo ripples: its impacts, half a second apart, are heard as a burst
     # at the impact of the radar's tracks, and are the salvo's own (one event, the launcher's)
     salvo = [
-        radar(k, across(8.0, at=shooter), shooter, 150.0, observed_at=_iso(t0 - 30.0 + 0.5 * k))
+        radar(k, across(8.0, at=shooter), shooter, 150.0, observed_at=iso(t0 - 30.0 + 0.5 * k))
         for k in range(12)
     ]
     for track in salvo:
@@ -385,7 +380,7 @@ def test_a_burst_where_a_barrage_lands_is_fire_from_the_other_side_not_the_barra
     # launch blast milliseconds apart are no ripple, and the rifle stays a fire of its own
     origin = across(8.0, at=shooter)
     tube = [
-        radar(20 + k, origin, shooter, 150.0, observed_at=_iso(t0 - 30.0 + 5.0 * k), time_precision_s=0.01)
+        radar(20 + k, origin, shooter, 150.0, observed_at=iso(t0 - 30.0 + 5.0 * k), time_precision_s=0.01)
         for k in range(6)
     ]
     launches = AcousticEvents(
@@ -412,12 +407,12 @@ def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:
     post = GEOD.fwd(shooter[0], shooter[1], 40.0, 3_000.0)[:2]
     earlier = sighting(
         1, post, shooter, "PL", weapon_class="small_arms", time_precision_s=20.0,
-        observed_at=_iso(t0 - 188.0), observed_until=_iso(t0 - 155.0),
+        observed_at=iso(t0 - 188.0), observed_until=iso(t0 - 155.0),
     )  # fmt: skip
     earlier["sighting_type"] = "burst"
     fire = _fire(run_pipeline([earlier], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert len(fire) == 2
-    meanwhile = {**earlier, "observed_at": _iso(t0 + 2.0), "observed_until": _iso(t0 + 9.0)}
+    meanwhile = {**earlier, "observed_at": iso(t0 + 2.0), "observed_until": iso(t0 + 9.0)}
     (one,) = _fire(run_pipeline([meanwhile], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert "test-sighting-1" in one.observation_ids and one.grade.level == "corroborated"
     # nor does a video of the firefight, good to ten minutes, stretch the burst's own time: the
@@ -425,9 +420,9 @@ def test_a_posts_report_of_a_burst_minutes_earlier_is_another_fire() -> None:
     near = GEOD.fwd(shooter[0], shooter[1], 280.0, 1_000.0)[:2]
     video = make(
         "osint", 1, lon=near[0], lat=near[1], location_uncertainty_m=4_000, reliability="C", credibility=3,
-        observed_at=_iso(t0 + 120.0), time_precision_s=600.0,
+        observed_at=iso(t0 + 120.0), time_precision_s=600.0,
     )  # fmt: skip
-    later = {**earlier, "observed_at": _iso(t0 + 300.0), "observed_until": _iso(t0 + 320.0)}
+    later = {**earlier, "observed_at": iso(t0 + 300.0), "observed_until": iso(t0 + 320.0)}
     fire = _fire(run_pipeline([video, later], AcousticEvents.empty(), agreement, geo, loose_detections=loose))
     assert len(fire) == 2
     burst = next(ev for ev in fire if "test-osint-1" in ev.observation_ids)
@@ -455,7 +450,7 @@ def test_a_post_that_sees_the_other_side_fire_back_does_not_join_the_heard_burst
     def burst_seen(target: tuple[float, float]) -> dict[str, Any]:
         obs = sighting(
             1, post, target, "PL", weapon_class="small_arms", time_precision_s=20.0,
-            observed_at=_iso(t0 + 25.0), observed_until=_iso(t0 + 40.0),
+            observed_at=iso(t0 + 25.0), observed_until=iso(t0 + 40.0),
         )  # fmt: skip
         obs["sighting_type"] = "burst"
         return obs
@@ -485,7 +480,7 @@ def test_a_ripple_tracked_by_radar_keeps_its_heavy_class_when_its_launch_is_hear
     launcher, target = across(-20.0), across(10.0)
     t0 = 1_772_400_000.0
     loose = _detections(launcher, t0, np.random.default_rng(3))
-    tracks = [radar(k, launcher, target, 150.0, observed_at=_iso(t0 + 0.3 * k)) for k in range(12)]
+    tracks = [radar(k, launcher, target, 150.0, observed_at=iso(t0 + 0.3 * k)) for k in range(12)]
     for t in tracks:
         t["weapon_class"] = "mlrs"
     (ev,) = _fire(run_pipeline(tracks, AcousticEvents.empty(), agreement, geo, loose_detections=loose))
@@ -508,7 +503,7 @@ def test_a_few_rifle_shots_located_as_blasts_do_not_make_a_burst_a_ripple() -> N
         azimuth_deg=np.zeros(n), n_detections=np.full(n, 4), detections={},
     )  # fmt: skip
     post = GEOD.fwd(shooter[0], shooter[1], 250.0, 3_000.0)[:2]
-    tank = sighting(1, post, shooter, "TR", observed_at=_iso(t0 + 5.0), weapon_class="tank_artillery_lt_100")
+    tank = sighting(1, post, shooter, "TR", observed_at=iso(t0 + 5.0), weapon_class="tank_artillery_lt_100")
     tank["sighting_type"] = "outgoing"
     (ev,) = _fire(run_pipeline([tank], shots, agreement, geo, loose_detections=loose))
     assert len(ev.acoustic_ids) == n and "test-sighting-1" in ev.observation_ids
@@ -682,7 +677,7 @@ def test_a_burst_two_sensors_heard_by_the_line_breaches_the_buffer_with_its_shar
     # the others are listening: one false arrival each, an hour before
     for k in range(2, 5):
         first = next(d for d in ring if d["sensor_id"] == f"ac-{k}")
-        loose.append({**first, "client_id": f"idle-{k}", "observed_at": _iso(1_772_396_400.0)})
+        loose.append({**first, "client_id": f"idle-{k}", "observed_at": iso(1_772_396_400.0)})
     events = run_pipeline([], AcousticEvents.empty(), agreement, geo, loose_detections=loose)
     (ev,) = _fire(events)
     assert {b.provision_id for b in ev.breaches} >= {"P1"}
@@ -716,13 +711,12 @@ def test_a_sensor_that_heard_two_shots_of_a_two_sensor_burst_helps_place_it() ->
     sx, sy = np.array([0.0, 2_000.0, 1_200.0, 1_000.0]), np.array([0.0, 0.0, 4_200.0, -1_500.0])
     src = (1_200.0, 1_500.0)
     d = np.hypot(sx - src[0], sy - src[1])
-    trials = 40
-    found = {"shots": 0, "random": 0}
+    trials, placed = 40, 0
     for trial in range(trials):
         rng = np.random.default_rng(trial)
         times = 50.0 + np.cumsum(rng.uniform(0.15, 0.45, 30))
         t = np.concatenate([times + d[s] / C + rng.normal(0.0, SIGMA, 30) for s in range(2)])
-        for mode in found:
+        for mode in ("shots", "random"):
             if mode == "shots":
                 third = times[rng.choice(30, 2, replace=False)] + d[2] / C + rng.normal(0.0, SIGMA, 2)
             else:
@@ -735,5 +729,5 @@ def test_a_sensor_that_heard_two_shots_of_a_two_sensor_burst_helps_place_it() ->
                 assert len(b) == 1 and b.arcs[0] is not None
                 dx = np.array([b.x[0] - src[0], b.y[0] - src[1]])
                 assert float(dx @ np.linalg.solve(b.cov[0], dx)) <= 5.991
-                found[mode] += 1
-    assert found["shots"] >= 0.5 * trials
+                placed += mode == "shots"
+    assert placed >= 0.5 * trials

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from garant.verify.bulletin_files import write_bulletin
 from garant.verify.evidence import AcousticEvents, Ray, neighbouring_bands
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 from tests.factories import make
-from tests.verify_factories import GEOD, across, radar, sighting, terms
+from tests.verify_factories import FIRED_AT, GEOD, across, blasts, iso, radar, sighting, terms
 
 
 def _run(observations: list[dict[str, Any]]) -> list[VerifiedEvent]:
@@ -645,14 +644,9 @@ def test_a_post_that_sees_a_burst_and_names_a_heavy_gun_is_not_believed_on_the_c
 def _one_round(launch: tuple[float, float], impact: tuple[float, float], semi_m: float) -> AcousticEvents:
     """One round heard where it left and where it fell (a blast at each end, located to
     `semi_m`), flying at 200 m/s; fired at the factories' default observation time."""
-    t0 = datetime.fromisoformat("2026-03-01T04:12:09.250+00:00").timestamp()
     _, _, d = GEOD.inv(launch[0], launch[1], impact[0], impact[1])
-    return AcousticEvents(
-        ids=["launch", "impact"], t=np.array([t0, t0 + d / 200.0]),
-        lon=np.array([launch[0], impact[0]]), lat=np.array([launch[1], impact[1]]),
-        semi_major_m=np.full(2, semi_m), semi_minor_m=np.full(2, semi_m), azimuth_deg=np.zeros(2),
-        n_detections=np.array([6, 12]), detections={},
-    )  # fmt: skip
+    ends = list(zip(launch, impact, strict=True))
+    return blasts(["launch", "impact"], [FIRED_AT, FIRED_AT + d / 200.0], *ends, semi_m, [6, 12])
 
 
 @pytest.mark.parametrize(
@@ -707,14 +701,12 @@ def test_a_single_round_heard_at_both_ends_is_confirmed_by_a_post_that_saw_it(
 def _battery(
     first: int, origin: tuple[float, float], rounds: int, start_s: float, semi_m: float = 300.0
 ) -> list[dict[str, Any]]:
-    """A mortar battery's rounds tracked by one radar, 6 s apart, each origin known to `semi_m`
-    (95%), falling 4 km across the line."""
+    """A mortar battery's rounds tracked by one radar, 6 s apart from `start_s` after the
+    factories' time, each origin known to `semi_m` (95%), falling 4 km across the line."""
     impact = GEOD.fwd(origin[0], origin[1], 345.0, 5_000.0)[:2]
-    t0 = datetime.fromisoformat("2026-03-01T04:12:00+00:00").timestamp() + start_s
     out = []
     for k in range(rounds):
-        when = datetime.fromtimestamp(t0 + 6.0 * k, UTC).isoformat().replace("+00:00", "Z")
-        track = radar(first + k, origin, impact, semi_m, observed_at=when)
+        track = radar(first + k, origin, impact, semi_m, observed_at=iso(FIRED_AT + start_s + 6.0 * k))
         track["weapon_class"] = "mortar_lt_120"
         out.append(track)
     return out
@@ -745,14 +737,7 @@ def test_another_batterys_launches_heard_nearby_do_not_move_a_tracked_origin() -
     agreement, geo = terms()
     inside = across(-1.2)
     beyond = GEOD.fwd(inside[0], inside[1], 165.0, 2_200.0)[:2]
-    t0 = datetime.fromisoformat("2026-03-01T04:12:00+00:00").timestamp()
-    n = 6
-    heard = AcousticEvents(
-        ids=[f"b{k}" for k in range(n)], t=t0 + 5.0 + 6.0 * np.arange(n),
-        lon=np.full(n, beyond[0]), lat=np.full(n, beyond[1]), semi_major_m=np.full(n, 15.0),
-        semi_minor_m=np.full(n, 15.0), azimuth_deg=np.zeros(n), n_detections=np.full(n, 8),
-        detections={},
-    )  # fmt: skip
+    heard = blasts([f"b{k}" for k in range(6)], FIRED_AT + 5.0 + 6.0 * np.arange(6), *beyond)
     events = run_pipeline(_battery(1, inside, 3, 0.0), heard, agreement, geo)
     tracked = next(ev for ev in events if "test-radar_track-1" in ev.observation_ids)
     _, _, err = GEOD.inv(tracked.origin_lon, tracked.origin_lat, inside[0], inside[1])
@@ -770,16 +755,13 @@ def test_a_single_round_is_paired_with_its_own_impact_not_taken_for_an_earlier_o
     launch = across(-1.3)
     impact = GEOD.fwd(launch[0], launch[1], 345.0, 3_600.0)[:2]
     far = GEOD.fwd(launch[0], launch[1], 345.0, 28_000.0)[:2]
-    t0 = datetime.fromisoformat("2026-03-01T04:12:09.250+00:00").timestamp()
-    blasts = AcousticEvents(
-        ids=["far", "launch", "impact"], t=np.array([t0 - 147.0, t0, t0 + 18.0]),
-        lon=np.array([far[0], launch[0], impact[0]]), lat=np.array([far[1], launch[1], impact[1]]),
-        semi_major_m=np.full(3, 15.0), semi_minor_m=np.full(3, 15.0), azimuth_deg=np.zeros(3),
-        n_detections=np.array([8, 5, 13]), detections={},
+    heard = blasts(
+        ["far", "launch", "impact"], FIRED_AT + np.array([-147.0, 0.0, 18.0]),
+        *zip(far, launch, impact, strict=True), n_detections=[8, 5, 13],
     )  # fmt: skip
     post = GEOD.fwd(launch[0], launch[1], 250.0, 1_500.0)[:2]
     obs = sighting(1, post, launch, "DE", weapon_class="mortar_lt_120", count=1)
     obs["sighting_type"] = "outgoing"
-    (ev,) = run_pipeline([obs], blasts, agreement, geo)
+    (ev,) = run_pipeline([obs], heard, agreement, geo)
     assert ev.acoustic_ids == ["launch", "impact"]
     assert "P6" in [b.provision_id for b in ev.breaches]

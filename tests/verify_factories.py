@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -12,10 +13,35 @@ from pyproj import Geod
 from garant.domain.agreement import Agreement
 from garant.geo.engine import Geography
 from garant.services.agreements import read_agreement
+from garant.verify.evidence import AcousticEvents, epoch
 
 from .factories import make
 
 GEOD = Geod(ellps="WGS84")
+FIRED_AT = epoch(make()["observed_at"])  # the factories' default observation time, s
+
+
+def iso(t: float) -> str:
+    """An epoch (s) as the intake's UTC timestamp."""
+    return datetime.fromtimestamp(t, UTC).isoformat().replace("+00:00", "Z")
+
+
+def blasts(
+    ids: list[str],
+    t: Any,
+    lon: Any,
+    lat: Any,
+    semi_m: float = 15.0,
+    n_detections: Any = 8,
+) -> AcousticEvents:
+    """Located blasts, as the acoustic engine gives them: circles of `semi_m` (95%)."""
+    n = len(ids)
+    return AcousticEvents(
+        ids=ids, t=np.asarray(t, dtype=np.float64), lon=np.broadcast_to(lon, n).astype(np.float64),
+        lat=np.broadcast_to(lat, n).astype(np.float64), semi_major_m=np.full(n, semi_m),
+        semi_minor_m=np.full(n, semi_m), azimuth_deg=np.zeros(n),
+        n_detections=np.broadcast_to(n_detections, n).astype(np.int64), detections={},
+    )  # fmt: skip
 
 
 @cache

@@ -591,7 +591,9 @@ def _pair_arc(
             continue
         sigma_lag = p.timing_sigma_s * math.sqrt(2.0 / shots)
         weight = length[keep] * _loudness_fit(runs[i], runs[j], amp, lag, tol, r[keep], rb[keep])
-        weight *= _others_fit(sx, sy, (a, b), (runs[i].t, runs[j].t), px[keep], py[keep], c, tol, heard)
+        weight *= _others_fit(
+            sx, sy, (a, b), (runs[i].t, runs[j].t), (r[keep], rb[keep]), px[keep], py[keep], c, tol, heard
+        )
         parts.append(
             (px[keep], py[keep], weight, gx[keep] / g[keep], gy[keep] / g[keep], c * sigma_lag / g[keep])
         )
@@ -608,6 +610,7 @@ def _others_fit(
     sy: FloatArray,
     pair: tuple[int, int],
     times: tuple[FloatArray, FloatArray],
+    ranges: tuple[FloatArray, FloatArray],
     px: FloatArray,
     py: FloatArray,
     c: float,
@@ -621,42 +624,48 @@ def _others_fit(
     multiplies the place's likelihood by 1/q. A sensor that heard a shot or two of a burst, too
     few for a lag of its own, so tells apart the curves of the rival lags of the two that heard
     most (the nearly regular rhythm of a rifle gives rivals one shot off)."""
-    a, b = pair
     out = np.ones(len(px))
     if not len(px):
         return out
     ta, tb = times
-    fired_a = ta[None, :] - np.hypot(px - sx[a], py - sy[a])[:, None] / c
-    fired_b = tb[None, :] - np.hypot(px - sx[b], py - sy[b])[:, None] / c
-    fired = np.sort(np.concatenate([fired_a, fired_b], axis=1), axis=1)  # (points, arrivals)
-    # a shot heard at both sensors is one shot: those within tol of the one before are not counted
-    shots = 1.0 + (np.diff(fired, axis=1) > tol).sum(axis=1)
-    lo, hi = float(fired.min()), float(fired.max())
+    ra, rb = ranges  # from each place to the two sensors
+    # the span of firing times any place gives: where the other sensors' arrivals are looked up
+    lo = min(float(ta.min() - ra.max() / c), float(tb.min() - rb.max() / c))
+    hi = max(float(ta.max() - ra.min() / c), float(tb.max() - rb.min() / c))
     cx, cy = float(px.mean()), float(py.mean())
     spread = float(np.hypot(px - cx, py - cy).max())
+    others = []
     for k in heard.tree.query_ball_point([cx, cy], spread + HEARD_M):
         if k in pair:
             continue
         rk = np.hypot(px - sx[k], py - sy[k])
         near = rk < HEARD_M
-        if not near.any():
-            continue
-        tk = heard.arrivals(k, lo + float(rk.min()) / c - tol, hi + float(rk.max()) / c + tol)
-        if not len(tk):
-            continue
+        if near.any():
+            tk = heard.arrivals(k, lo + float(rk.min()) / c - tol, hi + float(rk.max()) / c + tol)
+            if len(tk):
+                others.append((rk, near, tk))
+    if not others:
+        return out  # no other sensor heard anything then: the firing times are not needed
+    fired = np.sort(
+        np.concatenate([ta[None, :] - ra[:, None] / c, tb[None, :] - rb[:, None] / c], axis=1), axis=1
+    )
+    # a shot heard at both sensors is one shot: those within tol of the one before are not counted
+    shots = 1.0 + (np.diff(fired, axis=1) > tol).sum(axis=1)
+    # chance that an arrival falls within tol of one of the shots, at each place (the shots'
+    # span is the same at every sensor, shifted by its range)
+    q = np.clip(shots * 2.0 * tol / (fired[:, -1] - fired[:, 0] + 2.0 * tol), 1e-3, 1.0)
+    rows = np.arange(len(px))[:, None]
+    n = fired.shape[1]
+    for rk, near, tk in others:
         pred = fired + (rk / c)[:, None]  # when sensor k would hear each shot, from each place
         # arrivals within tol of a predicted time, for each place: the rows laid end to end, each
         # shifted past the one before, so that one binary search finds every arrival's neighbours
-        n = pred.shape[1]
-        rows = np.arange(len(px))[:, None]
         width = float(pred.max() - pred.min()) + float(tk.max() - tk.min()) + 10.0
         shift = rows * width - float(pred.min())
         pos = np.searchsorted((pred + shift).ravel(), tk[None, :] + shift) - rows * n
         pos = np.clip(pos, 1, n - 1)
         gap = np.minimum(np.abs(pred[rows, pos - 1] - tk[None, :]), np.abs(pred[rows, pos] - tk[None, :]))
         matched = ((gap <= tol) & near[:, None]).sum(axis=1)
-        span = np.maximum(pred[:, -1] - pred[:, 0] + 2.0 * tol, 2.0 * tol)
-        q = np.clip(shots * 2.0 * tol / span, 1e-3, 1.0)
         out *= np.power(1.0 / q, matched)
     return out
 

@@ -45,7 +45,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from garant.verify._kernels import CHI2_95
+from garant.verify.acoustic import ellipse_95
 from garant.verify.bursts import Arc
 from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95, cov_from_radius95
 
@@ -233,7 +233,7 @@ def fuse(
         e for k in ("acoustic_burst", "crater", "sighting", "osint", "allegation") for e in by_kind.get(k, [])
     ]
     reports.sort(key=lambda e: (e.t0, e.obs_id))
-    leftovers = _attach(events, reports, acoustic.t, _confirmable(strays, found_bursts), ranges or {})
+    leftovers = _attach(events, reports, acoustic.t, _confirmable(strays, found_bursts), ranges)
     events = [ev for ev in events if ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS]
     events += _report_events(leftovers)
     taken: set[int] = set()
@@ -499,7 +499,7 @@ def _automatic(r: Evidence) -> bool:
 
 
 def _semi_major_95(cov: FloatArray) -> float:
-    return CHI2_95 * math.sqrt(max(float(np.linalg.eigvalsh(cov)[-1]), 0.0))
+    return float(ellipse_95(cov[0, 0], cov[0, 1], cov[1, 1])[0])
 
 
 def _confirmable(strays: list[FusedEvent], found_bursts: list[Evidence]) -> list[FusedEvent]:
@@ -558,6 +558,7 @@ def _attach(
         for ev in events
         if ev.kind == "fire" and (ev.members or len(ev.acoustic) >= MIN_ACOUSTIC_ONLY_BLASTS)
     ]
+    class_ranges = ranges or {}
     seen_only = np.r_[np.zeros(len(fire), dtype=bool), np.ones(len(confirmable or []), dtype=bool)]
     fire += confirmable or []
     if not fire:
@@ -598,7 +599,7 @@ def _attach(
             ev = fire[k]
             targets: tuple[Place | None, ...] = (_event_place(ev, origin=False), ev.origin)
             if seen_only[k]:
-                targets = (_confirming_end(r, ev, ranges or {}),)
+                targets = (_confirming_end(r, ev, class_ranges),)
             elif _automatic(r):
                 # a burst is automatic fire: the same fire only as a salvo whose impacts and
                 # launches ripple like one (a post may take either end for the other). An event
