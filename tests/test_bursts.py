@@ -21,7 +21,8 @@ from garant.services.verification import update_verification
 from garant.store import verified as vstore
 from garant.store.db import Database
 from garant.store.schema import events, violations
-from garant.verify.bursts import BurstParams, _Run, _wrap, locate_bursts
+from garant.verify._kernels import CHI2_95
+from garant.verify.bursts import HEARD_M, BurstParams, _Run, _wrap, locate_bursts
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
 
@@ -630,6 +631,35 @@ def test_a_burst_two_single_sensors_alone_hear_lies_along_their_hyperbola_where_
     assert found >= 0.7 * trials
     assert on_curve >= 0.9 * found
     assert inside >= 0.85 * found
+
+
+def test_a_two_sensor_burst_on_a_curve_kilometres_long_but_within_hearing_is_placed() -> None:
+    """Where the network's sensors are 3.6 km apart along the line, the curve of two neighbours'
+    lag, cut to where both hear and none nearer stayed silent, runs 4-6 km (its 95% semi-major):
+    long, but no longer than a rifle is heard, and it holds the rifle. The code before dropped
+    every such curve over 4 km, and with it most of these bursts; now each is placed, the rifle
+    within its ellipse, and only a curve longer than a rifle's reach is no place."""
+    n = 10
+    sx = np.r_[np.arange(n) * 3_600.0, np.arange(n) * 3_600.0 + 1_800.0]
+    sy = np.r_[np.zeros(n), np.full(n, 6_000.0)]
+    params = BurstParams(speed_ms=C, timing_sigma_s=SIGMA)
+    rng = np.random.default_rng(1)
+    trials, placed, long_curves = 20, 0, 0
+    for k in range(trials):
+        a = int(rng.integers(3, 7))
+        src = (sx[a] + rng.uniform(0.2, 0.8) * 3_600.0, rng.uniform(300.0, 1_500.0))
+        st, t, amp = _heard_by(rng, sx, sy, src, 1_000.0 + 600.0 * k, [a, a + 1])
+        b = locate_bursts(sx, sy, st, t, amp, params)
+        if len(b) != 1:
+            continue
+        placed += 1
+        semi_major = CHI2_95 * math.sqrt(float(np.linalg.eigvalsh(b.cov[0])[-1]))
+        assert semi_major <= HEARD_M
+        long_curves += semi_major > 4_000.0
+        dx = np.array([b.x[0] - src[0], b.y[0] - src[1]])
+        assert float(dx @ np.linalg.solve(b.cov[0], dx)) <= 5.991
+    assert placed >= 0.9 * trials
+    assert long_curves >= 0.5 * trials
 
 
 def test_two_sensors_sharing_too_few_shots_or_on_a_long_curve_make_no_burst() -> None:

@@ -21,10 +21,11 @@ their mean enters the fit: a bearing and one lag fix a point, so a burst heard b
 is placed when one of them is an array, and a bearing tells the two crossings of three
 sensors' hyperbolae apart. Two single sensors alone give one lag, a curve: the burst's law is
 then that hyperbola (`Arc`), cut by the sensors that listened and heard nothing and weighted by
-the loudness ratio, and dropped if it stays kilometres long. The covariance is the fit's, inflated by the
-reduced chi-square when the lags disagree more than their stated precision (and by the
-interval between shots when no lag checks another). Details in docs/verification.md. Why by
-hand: no library associates repeated-shot streams; the optimisation and the graph are SciPy's.
+the loudness ratio, and dropped if its 95% ellipse is longer than a rifle is heard. The
+covariance is the fit's, inflated by the reduced chi-square when the lags disagree more than
+their stated precision (and by the interval between shots when no lag checks another).
+Details in docs/verification.md. Why by hand: no library associates repeated-shot streams; the
+optimisation and the graph are SciPy's.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ BEARING_FLOOR_DEG = 1.0  # a bearing's mean is no better than this (site effects
 MIN_PAIR_SHOTS = 4  # shots heard at both of two sensors, alone, that make a burst
 HEARD_M = PAIR_M / 2.0  # a rifle is heard this far at most
 LOUDNESS_SITE_SIGMA = 0.2  # error of a log amplitude ratio that more shots do not average out
-ARC_MAX_M = 4_000.0  # a two-sensor burst's 95% semi-major at most: a longer curve is no place
+ARC_MAX_M = HEARD_M  # a two-sensor burst's 95% semi-major at most: a longer curve is anywhere both hear
 ARC_SEGMENT_M = 200.0  # longer steps between a hyperbola's samples are a jump past its asymptote
 
 
