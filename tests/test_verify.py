@@ -170,10 +170,11 @@ def test_an_allegations_vague_time_does_not_join_fire_half_an_hour_apart() -> No
 
 def test_a_videos_vague_time_does_not_stretch_a_sighting_to_fire_24_minutes_later() -> None:
     """A post sees an impact at 04:12; a video of impacts there is dated 04:29, give or take 10
-    minutes (it may show the same fire: it joins); at 04:36 another nation's post sees another
-    impact at the same place. The event's window is where its reports' windows meet, the
-    post's: the union of the two let the second sighting join, 24 minutes after the first
-    (and made two nations corroborate what each saw alone)."""
+    minutes; at 04:36 another nation's post sees another impact at the same place. The two
+    sightings are two fires: the union of the windows of the first and the video once let the
+    second join, 24 minutes after the first (and made two nations corroborate what each saw
+    alone). The video, within whose window only the second lies, is the second's. Nor does a
+    video's window stretch the event it joins to another video."""
     target, post, other, _ = _two_posts_and_a_claim()
     video = make(
         "osint", 8, lon=target[0], lat=target[1], location_uncertainty_m=4_000, nation="US",
@@ -182,9 +183,18 @@ def test_a_videos_vague_time_does_not_stretch_a_sighting_to_fire_24_minutes_late
     later = sighting(2, other, target, "TR", observed_at="2026-03-01T04:36:09.250Z")
     events = _run([sighting(1, post, target, "US"), video, later])
     first = next(ev for ev in events if "test-sighting-1" in ev.observation_ids)
-    assert sorted(first.observation_ids) == ["test-osint-8", "test-sighting-1"]
+    assert first.observation_ids == ["test-sighting-1"] and first.grade.level == "reported"
     second = next(ev for ev in events if "test-sighting-2" in ev.observation_ids)
-    assert second.observation_ids == ["test-sighting-2"] and second.grade.level == "reported"
+    assert sorted(second.observation_ids) == ["test-osint-8", "test-sighting-2"]
+    # a video dated 04:14 is the first post's fire; one dated 04:33 (from 04:23) is not, though
+    # the union of the first video's window and the post's would reach it
+    early = {**video, "observed_at": "2026-03-01T04:14:00Z"}
+    late = {**video, "client_id": "test-osint-9", "observed_at": "2026-03-01T04:33:00Z"}
+    events = _run([sighting(1, post, target, "US"), early, late])
+    assert sorted(sorted(ev.observation_ids) for ev in events) == [
+        ["test-osint-8", "test-sighting-1"],
+        ["test-osint-9"],
+    ]
 
 
 def test_an_allegation_joins_the_fire_it_fits_best_even_seen_before_its_stated_time() -> None:
@@ -765,3 +775,42 @@ def test_a_single_round_is_paired_with_its_own_impact_not_taken_for_an_earlier_o
     (ev,) = run_pipeline([obs], heard, agreement, geo)
     assert ev.acoustic_ids == ["launch", "impact"]
     assert "P6" in [b.provision_id for b in ev.breaches]
+
+
+def test_a_video_joins_the_fire_it_shows_not_a_sighting_of_other_fire_whose_window_opened_first() -> None:
+    """A post sees impacts at 04:20; another nation's post, its bearing parallel to the first's
+    and 4 km off it, sees other impacts at 04:28; a video of impacts there is dated 04:29, give
+    or take 10 minutes, placed to 4 km. The video is the second fire's: it joins it. Grouped in
+    the order their windows open, the video's (from 04:19) came first and took the first post's
+    sighting."""
+    target, post, _, _ = _two_posts_and_a_claim()
+    there = GEOD.fwd(target[0], target[1], 210.0, 4_000.0)[:2]
+    other = GEOD.fwd(there[0], there[1], 120.0, 6_000.0)[:2]
+    video = make(
+        "osint", 8, lon=there[0], lat=there[1], location_uncertainty_m=4_000, nation="US",
+        observed_at="2026-03-01T04:29:00Z", time_precision_s=600.0,
+    )  # fmt: skip
+    first = sighting(1, post, target, "US", observed_at="2026-03-01T04:20:00Z")
+    second = sighting(2, other, there, "TR", observed_at="2026-03-01T04:28:00Z")
+    events = _run([first, second, video])
+    assert sorted(sorted(ev.observation_ids) for ev in events) == [
+        ["test-osint-8", "test-sighting-2"],
+        ["test-sighting-1"],
+    ]
+
+
+def test_two_sightings_from_one_post_85_degrees_apart_are_two_fires() -> None:
+    """A post sees a burst 2-5 km off to the south-east, and three minutes later one 5-10 km
+    off to the south-west: the two bearings meet only at the post. Each sighting's place, a
+    Gaussian as long as its band, let the other's bearing in, and the two made one event
+    placed at the post itself."""
+    post = across(-1.0)
+    fire = dict(sighting_type="burst", weapon_class="small_arms")
+    near = sighting(1, post, GEOD.fwd(post[0], post[1], 130.0, 3_000.0)[:2], "TR")
+    near.update(fire, observed_at="2026-03-01T08:57:43Z", distance_band={"min_m": 2_000.0, "max_m": 5_000.0})
+    far = sighting(2, post, GEOD.fwd(post[0], post[1], 215.0, 7_000.0)[:2], "TR")
+    far.update(fire, observed_at="2026-03-01T09:00:16Z", distance_band={"min_m": 5_000.0, "max_m": 10_000.0})
+    events = _run([near, far])
+    assert sorted(ev.observation_ids for ev in events) == [["test-sighting-1"], ["test-sighting-2"]]
+    for ev in events:
+        assert GEOD.inv(post[0], post[1], ev.lon, ev.lat)[2] > 1_500.0

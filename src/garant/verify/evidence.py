@@ -123,6 +123,22 @@ class Ray:
             return math.inf
         return dev * dev / var + penalty
 
+    def meets(self, other: Ray, samples: int = 32) -> float:
+        """How well two bearings and bands agree on one place: the least summed `cost` of a point
+        (no spread of its own) on either's bearing, within its bands. Against the other's
+        Gaussian instead, as long as its band, a post's sighting 85 degrees off another from
+        the same post, which meet only at the post, was let in."""
+        point = np.zeros((2, 2))
+        best = math.inf
+        for a, b in ((self, other), (other, self)):
+            lo = a.r_min_m if a.far_min_m is None else a.far_min_m
+            hi = a.r_max_m if a.far_max_m is None else a.far_max_m
+            az = math.radians(a.azimuth_deg)
+            for d in np.linspace(max(lo, 1.0), hi, samples).tolist():
+                x, y = a.x + d * math.sin(az), a.y + d * math.cos(az)
+                best = min(best, a.cost(x, y, point) + b.cost(x, y, point))
+        return best
+
     def distances(self, u: FloatArray) -> FloatArray:
         """Distances for uniform draws `u` in [0, 1): uniform within the band, else within the
         band below or above, in the shares of `shares`."""
