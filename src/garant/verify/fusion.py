@@ -709,7 +709,7 @@ def _report_events(reports: list[Evidence]) -> list[FusedEvent]:
     videos = [r for r in reports if r.kind == "osint" and not _join_group(r, events, spans)]
     more, more_spans = _group_reports(videos)
     events, spans = events + more, spans + more_spans
-    leads = [r for r in reports if r.kind == "allegation" and not _join_lead(r, events, spans)]
+    leads = [r for r in reports if r.kind == "allegation" and not _join_group(r, events, spans)]
     lead_events, _ = _group_reports(leads)
     for ev in lead_events:
         ev.kind = "allegation"
@@ -723,30 +723,6 @@ def _window_overlaps(r: Evidence, ev: FusedEvent, span: list[float]) -> bool:
     timed = r.kind == "acoustic_burst" or any(m.kind == "acoustic_burst" for m in ev.members)
     before, after = (BURST_SLACK_S, BURST_SLACK_S) if timed else FIRE_WINDOW_S
     return not (r.t0 > span[1] + after or r.t1 < span[0] - before)
-
-
-def _join_lead(r: Evidence, events: list[FusedEvent], spans: list[list[float]]) -> bool:
-    """An allegation joins the event its place and time fit best: the chi-square of the two
-    places plus the squared time offset in the allegation's own standard deviations (its
-    window is two of them each side). It never moves the event."""
-    place = _report_place(r)
-    if place is None:
-        return False
-    sigma_t = max((r.t1 - r.t0) / 4.0, 1.0)
-    best, best_cost = None, math.inf
-    for ev, span in zip(events, spans, strict=True):
-        if not math.isfinite(ev.x) or not _window_overlaps(r, ev, span):
-            continue
-        c = _grouping_cost(r, place, ev, (ev.x, ev.y, ev.cov))
-        if c > GATE_CHI2:
-            continue
-        c += ((ev.t_start - r.t) / sigma_t) ** 2
-        if c < best_cost:
-            best, best_cost = ev, c
-    if best is None:
-        return False
-    best.members.append(r)
-    return True
 
 
 def _span(members: list[Evidence]) -> list[float]:
@@ -770,9 +746,9 @@ def _best_group(
 ) -> tuple[FusedEvent, list[float]] | None:
     """The group a report fits best, not the first that it fits: the chi-square of the places
     within the gate, plus the squared time from the report's stated time to the group's window
-    in the report's own standard deviations (a quarter of its window). Taken first-come, a
-    video dated to ten minutes joined a post's sighting of a burst six minutes before the fire
-    it showed, heard two minutes before it, and both were misplaced."""
+    in the report's own standard deviations (a quarter of its window: an allegation's window is
+    two of them each side). Taken first-come, a report that two groups let in joined the older,
+    whatever its stated time said."""
     if place is None:
         return None
     sigma_t = max((r.t1 - r.t0) / 4.0, 1.0)
@@ -804,8 +780,9 @@ def _add_to_group(r: Evidence, ev: FusedEvent, span: list[float]) -> None:
 
 
 def _join_group(r: Evidence, events: list[FusedEvent], spans: list[list[float]]) -> bool:
-    """A vague report joins the group it fits best among all (`_best_group`), not only the last
-    ones: the groups are not in its time order. Returns whether it joined one."""
+    """A vague report (a video, an allegation) joins the group it fits best among all
+    (`_best_group`), not only the last ones: the groups are not in its time order. An
+    allegation joins without moving it (`_add_to_group`). Returns whether it joined one."""
     if not events:
         return False
     # those whose windows may meet its own (`_window_overlaps` decides): a wider slack first
