@@ -21,7 +21,7 @@ from garant.services.verification import update_verification
 from garant.store import verified as vstore
 from garant.store.db import Database
 from garant.store.schema import events, violations
-from garant.verify._kernels import CHI2_95
+from garant.verify.acoustic import semi_major_95
 from garant.verify.bursts import HEARD_M, BurstParams, _Run, _wrap, locate_bursts
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import run_pipeline
@@ -653,7 +653,7 @@ def test_a_two_sensor_burst_on_a_curve_kilometres_long_but_within_hearing_is_pla
         if len(b) != 1:
             continue
         placed += 1
-        semi_major = CHI2_95 * math.sqrt(float(np.linalg.eigvalsh(b.cov[0])[-1]))
+        semi_major = semi_major_95(b.cov[0])
         assert semi_major <= HEARD_M
         long_curves += semi_major > 4_000.0
         dx = np.array([b.x[0] - src[0], b.y[0] - src[1]])

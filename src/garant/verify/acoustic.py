@@ -183,6 +183,11 @@ def ellipse_95(
     return CHI2_95_2D * np.sqrt(l1), CHI2_95_2D * np.sqrt(l2), azimuth
 
 
+def semi_major_95(cov: FloatArray) -> float:
+    """The 95% ellipse's semi-major axis (m) of one 2x2 covariance."""
+    return float(ellipse_95(cov[0, 0], cov[0, 1], cov[1, 1])[0])
+
+
 def associate(
     network: Network,
     station: npt.ArrayLike,

@@ -41,7 +41,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from garant.verify._kernels import CHI2_95
+from garant.verify.acoustic import semi_major_95
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -351,7 +351,7 @@ def locate_bursts(
             ((key, pair),) = mine.items()
             arc = _pair_arc(sx, sy, rs, runs, key, pair, amp, c, tol, p, heard)
             found = None if arc is None else (*arc.gaussian(), np.array(key, dtype=np.int64))
-            if found is not None and CHI2_95 * math.sqrt(float(np.linalg.eigvalsh(found[2])[-1])) > ARC_MAX_M:
+            if found is not None and semi_major_95(found[2]) > ARC_MAX_M:
                 found = None  # two sensors heard fire somewhere along kilometres of curve
         else:
             continue
@@ -735,7 +735,7 @@ def _fit(
     # lags that hardly constrain the place (sensors nearly in line with it, or a lag one shot
     # off that the fit bends to) give an ellipse wider than the sensors that heard it are apart:
     # that is no location (on the armed-attack day one burst came out 69,000 km long)
-    if CHI2_95 * math.sqrt(float(np.linalg.eigvalsh(cov)[-1])) > PAIR_M:
+    if semi_major_95(cov) > PAIR_M:
         return None
     return float(best.x[0]), float(best.x[1]), cov
 

@@ -45,7 +45,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from garant.verify.acoustic import ellipse_95
+from garant.verify.acoustic import semi_major_95
 from garant.verify.bursts import Arc
 from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95, cov_from_radius95
 
@@ -498,10 +498,6 @@ def _automatic(r: Evidence) -> bool:
     return r.kind == "acoustic_burst" or (r.kind == "sighting" and r.sighting_type == "burst")
 
 
-def _semi_major_95(cov: FloatArray) -> float:
-    return float(ellipse_95(cov[0, 0], cov[0, 1], cov[1, 1])[0])
-
-
 def _confirmable(strays: list[FusedEvent], found_bursts: list[Evidence]) -> list[FusedEvent]:
     """The strays that a post's sighting or a crater may confirm: heard launching and landing (a
     launch group paired with an impact group across the line at a projectile's speed), both ends
@@ -515,7 +511,7 @@ def _confirmable(strays: list[FusedEvent], found_bursts: list[Evidence]) -> list
         if ev.launch_blasts
         and ev.impact_blasts
         and ev.origin is not None
-        and max(_semi_major_95(ev.cov), _semi_major_95(ev.origin[2])) <= STRAY_PLACE_M
+        and max(semi_major_95(ev.cov), semi_major_95(ev.origin[2])) <= STRAY_PLACE_M
         and not burst_rows & set(ev.acoustic)
     ]
 
@@ -688,10 +684,10 @@ def _grouping_cost(r: Evidence, place: Place, ev: FusedEvent, target: Place) -> 
     sights = [m for m in substantive if m.sight is not None]
     if not sights or len(sights) < len(substantive):
         return _report_cost(r, place, target)
-    fired = r.origin if r.kind == "acoustic_burst" and r.origin is not None else place
     if r.sight is not None:
         # a post's sighting against posts' sightings: each pair of bearings and bands must meet
         return max(_report_cost(r, place, target), *(r.sight.meets(m.sight) for m in sights if m.sight))
+    fired = r.origin if r.kind == "acoustic_burst" and r.origin is not None else place
     return max(m.sight.cost(*(fired if m.origin_law is not None else place)) for m in sights if m.sight)
 
 
@@ -771,9 +767,9 @@ def _add_to_group(r: Evidence, ev: FusedEvent, span: list[float]) -> None:
     ev.members.append(r)
     ev.t_start = stated_time(ev.members)
     if r.kind != "allegation":
-        placed = [m for m in ev.members if _report_place(m)]
-        ev.x, ev.y, ev.cov = fuse_gaussians([p for m in placed if (p := _report_place(m))])
-        ev.placed_at_origin = all(m.places_origin for m in placed)
+        placed = [(m, p) for m in ev.members if (p := _report_place(m)) is not None]
+        ev.x, ev.y, ev.cov = fuse_gaussians([p for _, p in placed])
+        ev.placed_at_origin = all(m.places_origin for m, _ in placed)
         # its vague time must not stretch the event to others
         ev.t_end = max(ev.t_end, r.t1)
         span[:] = _span(ev.members)
