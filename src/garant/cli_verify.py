@@ -82,7 +82,13 @@ def verify_command(
             help="folder with `garant associate` output (events.csv, assignments.csv)", file_okay=False
         ),
     ] = None,
-    agreement: Annotated[str, typer.Option(help="`demo` or an agreement YAML file")] = "demo",
+    agreement: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="`demo` or an agreement YAML file; repeat it for the versions of an amended "
+            "agreement, and each event is judged under the version in force at its time"
+        ),
+    ] = None,
     speed: Annotated[
         float,
         typer.Option(help="speed of sound, m/s, for bursts located from loose arrivals", min=200, max=450),
@@ -104,7 +110,10 @@ def verify_command(
 
     began = time.perf_counter()
     try:
-        terms = read_agreement(agreement)
+        versions = sorted(
+            (read_agreement(a) for a in agreement or ["demo"]), key=lambda a: (a.entry_into_force, a.version)
+        )
+        terms = versions[0]
         blasts = read_acoustic(acoustic) if acoustic is not None else AcousticEvents.empty()
     except (AgreementFileError, EventFileError, OSError) as exc:
         typer.echo(str(exc), err=True)
@@ -133,6 +142,7 @@ def verify_command(
         loose_detections=loose,
         bursts=BurstParams(speed_ms=speed, timing_sigma_s=timing_sigma),
         detections_of=detections_by_id(observations),
+        later_versions=versions[1:],
     )
     write_bulletin(out, events, tuple(p.code for p in terms.parties))
     n_viol = sum(len(e.breaches) for e in events)
@@ -151,14 +161,15 @@ def pipeline_run(
 ) -> None:
     """Bring the automatic bulletin up to date with every observation accepted since the last
     run: the acoustic events, then the verified bulletin (fused, attributed, classified,
-    graded events and their violations). The server does this by itself after each write;
-    this is for loads done offline.
+    graded events and their violations), each with a progress bar (detections taken in; the
+    verified bulletin's steps: read, fuse and classify, write). The server does this by itself
+    after each write; this is for loads done offline.
     Uses GARANT_ACOUSTIC_SPEED_MS and GARANT_ACOUSTIC_TIMING_SIGMA_S."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from garant.config import Settings
     from garant.services.bulletin import PIPELINE, update_acoustic
-    from garant.services.verification import update_verification
+    from garant.services.verification import STEPS, update_verification
     from garant.store import events as ev_store
     from garant.store.db import migrate, open_database
 
@@ -178,8 +189,20 @@ def pipeline_run(
         f"in {time.perf_counter() - t0:.1f} s"
     )
     t1 = time.perf_counter()
-    with console.status("fusing, attributing, classifying"):
-        fused = update_verification(db, progress=lambda s: console.log(s), bursts=settings.burst_params())
+    columns = (
+        TextColumn("verified bulletin: {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("reading the store", total=STEPS)
+        fused = update_verification(
+            db,
+            progress=lambda s: bar.console.log(s),
+            bursts=settings.burst_params(),
+            steps=lambda done, total, what: bar.update(task, completed=done, total=total, description=what),
+        )
     console.print(
         f"verified bulletin: {fused.events_created} new events, {fused.events_updated} revised, "
         f"{fused.events_closed} closed, {fused.violations} violations "

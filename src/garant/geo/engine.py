@@ -154,6 +154,7 @@ class Geography:
         control_areas: Mapping[str, Geometry],
         positive_party: str,
         zones: Mapping[str, ZoneSpec | float] | None = None,
+        crs: str | None = None,
     ) -> None:
         line = _as_line(contact_line)
         if not control_areas:
@@ -185,6 +186,8 @@ class Geography:
             self.roi_radius_m,
             self.crs,
         ) = _choose_projection(shapely.get_coordinates(dense), max(widest_m, _MIN_MARGIN_M))
+        if crs is not None:  # another version's plane: coordinates in metres stay comparable
+            self.crs = crs
         self._transformer = pyproj.Transformer.from_crs(_WGS84, self.crs, always_xy=True)
         self.scale_error: float = _scale_error(self.crs, self.centre_lon, self.centre_lat, self.roi_radius_m)
         """Largest |k - 1| over the region of interest, as PROJ reports it (0.0007 = 0.07 %)."""
@@ -214,8 +217,10 @@ class Geography:
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
-    def from_agreement(cls, agreement: Agreement) -> Geography:
-        """The geography of a validated agreement: its line, control areas and zones."""
+    def from_agreement(cls, agreement: Agreement, crs: str | None = None) -> Geography:
+        """The geography of a validated agreement: its line, control areas and zones. `crs`
+        forces the projected plane (a PROJ string), so that two versions of one agreement share
+        it and x, y in metres mean the same place under both."""
         from garant.domain.agreement import AirspaceZone, BufferZone, WithdrawalZone
 
         zones: dict[str, ZoneSpec | float] = {}
@@ -229,6 +234,7 @@ class Geography:
             {code: shape(geom.model_dump()) for code, geom in agreement.control_areas.items()},
             agreement.positive_side,
             zones,
+            crs,
         )
 
     # ------------------------------------------------------------------ projection

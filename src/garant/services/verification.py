@@ -31,7 +31,7 @@ from garant.domain.ids import new_ids
 from garant.geo.engine import Geography
 from garant.store import events as ev_store
 from garant.store import verified as vstore
-from garant.store.agreements import current_agreement
+from garant.store.agreements import agreements_in_force
 from garant.store.db import Database
 from garant.store.schema import log_leaves, observations
 from garant.verify.attribution import top_party
@@ -43,6 +43,8 @@ CORE_MARGIN = timedelta(hours=1)
 CONTEXT_MARGIN = timedelta(hours=1)
 HOLD_BACK = timedelta(hours=12)  # how far back a stored event may start and still hold members
 _GEOGRAPHY: dict[str, Geography] = {}
+STEPS = 3  # read the store; fuse, attribute, classify, grade; write (the steps a bar counts)
+StepHook = Callable[[int, int, str], None]
 
 
 @dataclass
@@ -72,13 +74,22 @@ def _when(seconds: float) -> datetime:
 
 
 def update_verification(
-    db: Database, progress: Callable[[str], None] | None = None, bursts: BurstParams | None = None
+    db: Database,
+    progress: Callable[[str], None] | None = None,
+    bursts: BurstParams | None = None,
+    steps: StepHook | None = None,
 ) -> FusionReport:
     """Bring the verified bulletin up to date with every observation logged since the last run.
-    `bursts`: the speed of sound and timing of the acoustic network, for bursts of fire."""
+    `bursts`: the speed of sound and timing of the acoustic network, for bursts of fire.
+    `steps(done, total, next)`: how many of the run's `STEPS` steps are done and what comes
+    next, for a progress bar (a retry after a stale write starts again from 0)."""
+    step = steps or (lambda _d, _t, _w: None)
     for _attempt in range(5):
         try:
-            return _run(db, progress or (lambda _s: None), bursts)
+            step(0, STEPS, "reading the store")
+            report = _run(db, progress or (lambda _s: None), bursts, step)
+            step(STEPS, STEPS, "done")
+            return report
         except StaleFusion:
             continue
     raise StaleFusion("the verified bulletin kept moving under this run; try again")
@@ -103,16 +114,20 @@ def _pending(conn: Any, seen: int) -> tuple[int, datetime | None, datetime | Non
     return int(row[0]), row[1], row[2], -1 if end is None else int(end)
 
 
-def _run(db: Database, say: Callable[[str], None], bursts: BurstParams | None) -> FusionReport:
+def _run(
+    db: Database, say: Callable[[str], None], bursts: BurstParams | None, step: StepHook
+) -> FusionReport:
     report = FusionReport()
     with db.read() as conn:
         seen = ev_store.watermark(conn, PIPELINE)
         n, t_min, t_max, upto = _pending(conn, seen)
-        agreement = current_agreement(conn, t_min) if n else None
-        if n and agreement is not None:
+        versions: list[Agreement] = []
+        if n:
             assert t_min is not None and t_max is not None
             core = (t_min - CORE_MARGIN, t_max + CORE_MARGIN)
             window = (core[0] - CONTEXT_MARGIN, core[1] + CONTEXT_MARGIN)
+            versions = agreements_in_force(conn, *window)
+        if versions:
             reports = vstore.reports_in(conn, *window)
             blasts = vstore.blasts_in(conn, *window)
             loose = vstore.loose_detections_in(conn, *window)
@@ -121,8 +136,9 @@ def _run(db: Database, say: Callable[[str], None], bursts: BurstParams | None) -
         if upto > seen:  # only records of other kinds were logged
             _advance(db, seen, upto)
         return report
-    if agreement is None:
+    if not versions:
         return report  # no agreement to verify against yet: wait for one
+    agreement = versions[0]
     live = [e for e in stored if e.evaluation_mode == "automatic" and e.status == "preliminary"]
     in_core = [e for e in live if core[0] <= e.time <= core[1]]
     core_ids = {e.id for e in in_core}
@@ -135,6 +151,7 @@ def _run(db: Database, say: Callable[[str], None], bursts: BurstParams | None) -
         f"{len(reports)} reports, {len(blasts)} located blasts and {len(loose)} loose arrivals, "
         f"{window[0]:%Y-%m-%d %H:%M} to {window[1]:%Y-%m-%d %H:%M}"
     )
+    step(1, STEPS, "fusing, attributing, classifying")
     produced = [
         v
         for v in run_pipeline(
@@ -145,9 +162,11 @@ def _run(db: Database, say: Callable[[str], None], bursts: BurstParams | None) -
             loose_detections=loose,
             bursts=bursts,
             detections_of=lambda ids: _detections(db, ids),
+            later_versions=versions[1:],
         )
         if core[0].timestamp() <= v.t_start <= core[1].timestamp() and math.isfinite(v.lon)
     ]
+    step(2, STEPS, "writing the events")
     matched = _match(produced, in_core)
     by_id = {e.id: e for e in in_core}
     now = datetime.now(UTC)
@@ -282,6 +301,7 @@ def _row(v: VerifiedEvent, now: datetime) -> dict[str, Any]:
         "weapon_class": v.weapon_class,
         "rounds": v.rounds,
         "casualties": v.casualties,
+        "fatalities": v.killed,
         "agreement_key": v.agreement_key,
         "updated_at": now,
     }

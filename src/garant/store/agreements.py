@@ -89,6 +89,26 @@ def current_agreement(conn: Connection, at: datetime | None = None) -> Agreement
     return None if row is None else _parse(row.content)
 
 
+def agreements_in_force(conn: Connection, start: datetime, end: datetime) -> list[Agreement]:
+    """Every version in force at some time in [start, end], in order of entry into force: the
+    one in force at `start` (as `current_agreement` picks it), then each that enters into force
+    after `start` and by `end` (of versions entering at the same instant, the highest)."""
+    first = current_agreement(conn, start)
+    if first is None:
+        return []
+    q = (
+        select(agreements.c.content)
+        .where(agreements.c.entry_into_force > start, agreements.c.entry_into_force <= end)
+        .order_by(agreements.c.entry_into_force, agreements.c.version, agreements.c.seq)
+    )
+    later: dict[datetime, Agreement] = {}
+    for row in conn.execute(q):
+        a = _parse(row.content)
+        if a.key != first.key:
+            later[a.entry_into_force] = a  # the last of one instant: the highest version
+    return [first, *later.values()]
+
+
 def get_agreement(conn: Connection, key: str) -> Agreement | None:
     row = conn.execute(select(agreements.c.content).where(agreements.c.key == key)).first()
     return None if row is None else _parse(row.content)

@@ -8,8 +8,9 @@ from files, the benchmarks from the simulator.
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,9 @@ class VerifiedEvent:
     severity: float
     weapon_class: str | None
     rounds: int
-    casualties: int
+    casualties: int  # killed + injured, the largest figures any report (not an allegation) gives
+    killed: int
+    casualties_claimed: int | None  # the most an allegation joined to it claims
     observation_ids: list[str]
     acoustic_ids: list[str]
     agreement_key: str
@@ -76,13 +79,19 @@ def run_pipeline(
     loose_detections: list[dict[str, Any]] | None = None,
     bursts: BurstParams | None = None,
     detections_of: Callable[[list[str]], list[dict[str, Any]]] | None = None,
+    later_versions: Sequence[Agreement] = (),
 ) -> list[VerifiedEvent]:
     """Build the automatic bulletin. `observations` are accepted observations (their JSON, with
     an `id`, else their `client_id`, naming them); acoustic detections among them are left to
     the acoustic engine, whose located blasts come in `acoustic`. `loose_detections` are the
     acoustic detections that no located blast explains: bursts of fire are located from them,
     and from the arrivals of the located blasts that make no fire event, which `detections_of`
-    fetches by id (without it, from the loose arrivals alone)."""
+    fetches by id (without it, from the loose arrivals alone).
+
+    `agreement` is the version in force when the observations begin; `later_versions` are
+    those that enter into force while they run, in order. Fusion works in `agreement`'s plane
+    with its weapon ranges; each event is then attributed and classified under the version in
+    force at its start, in that same plane, and names that version."""
     geo = geo or Geography.from_agreement(agreement)
     proj = Projector(geo)
     ranges = {w.code: w.max_range_km * 1000.0 for w in agreement.weapon_classes if w.max_range_km}
@@ -114,14 +123,21 @@ def run_pipeline(
     aparty = geo.party_index(acoustic.lon, acoustic.lat)
     events = fuse(evidence, acoustic, (np.asarray(ax), np.asarray(ay)), aparty, bursts=locate, ranges=ranges)
     say(f"{len(events)} fused events, {len(located)} bursts located")
-    attributions = Attributor(geo).attribute(events)
-    classifier = Classifier(agreement, geo)
-    heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
-    out = []
-    for ev, attr in zip(events, attributions, strict=True):
-        breaches = classifier.classify(ev, attr)
-        out.append(_verified(ev, attr, breaches, geo, acoustic, agreement.key, heavy))
-    return out
+    versions = [agreement, *later_versions]
+    starts = [v.entry_into_force.timestamp() for v in versions]
+    which = [max(bisect.bisect_right(starts, ev.t_start) - 1, 0) for ev in events]
+    out: list[VerifiedEvent | None] = [None] * len(events)
+    for k, version in enumerate(versions):
+        rows = [i for i, w in enumerate(which) if w == k]
+        if not rows:
+            continue
+        vgeo = geo if k == 0 else Geography.from_agreement(version, crs=geo.crs)
+        group = [events[i] for i in rows]
+        classifier = Classifier(version, vgeo)
+        heavy = frozenset(w.code for w in version.weapon_classes if w.heavy)
+        for i, ev, attr in zip(rows, group, Attributor(vgeo).attribute(group), strict=True):
+            out[i] = _verified(ev, attr, classifier.classify(ev, attr), geo, acoustic, version.key, heavy)
+    return [v for v in out if v is not None]
 
 
 def _verified(
@@ -161,6 +177,8 @@ def _verified(
         weapon_class=ev.weapon_class(heavy),
         rounds=ev.rounds,
         casualties=ev.casualties(),
+        killed=ev.killed(),
+        casualties_claimed=ev.casualties_claimed(),
         observation_ids=[i for m in ev.members for i in m.extra.get("observation_ids", [m.obs_id])],
         acoustic_ids=[acoustic.ids[i] for i in ev.acoustic],
         agreement_key=key,
