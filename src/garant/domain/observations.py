@@ -252,12 +252,20 @@ class RadarTrack(ObservationBase):
 
 
 class WeaponPresence(ObservationBase):
-    """Weapons of a class seen at a place, for withdrawal compliance."""
+    """Weapons of a class seen at a place, for withdrawal compliance; `moving`, forces on the move."""
 
     kind: Literal[ObservationKind.WEAPON_PRESENCE]
     weapon_class: Annotated[str, AfterValidator(_known_weapon_class)]
     count: int = Field(ge=1, le=10_000)
     moving: bool = False
+    forces_party: Annotated[str | None, AfterValidator(_known_party)] = Field(
+        default=None,
+        description=(
+            "whose forces they are, as the observer identified them (markings, insignia, unit); "
+            "absent if not identified. Only identified forces on ground their party does not "
+            "control breach the no-advance provision: unidentified ones are never presumed across"
+        ),
+    )
 
 
 class AirTrack(ObservationBase):

@@ -12,8 +12,12 @@ all do, the party is undetermined. No origin, no attribution: the event says "un
 rather than guess from where it landed.
 
 Who answers for what: fire and flights are attributed to whoever holds the ground they came
-from; weapons in place and interference to whoever holds the ground they are on; forces seen
-moving across the line to the party on the other side of it (they are the ones advancing).
+from; interference to whoever holds the ground it is on; weapons and forces (in place or moving)
+to the party the monitors identified them as (`forces_party`: markings, insignia, unit), wherever
+they stand, else to whoever holds the ground they are on. Forces are never presumed to be the
+other side's because they stand near the line: a column moving behind one party's line is that
+party's until someone identifies it otherwise. Where the place lies is kept (`Attribution.ground`)
+for the no-advance provision: identified forces on ground their party does not hold.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from garant.verify.fusion import FusedEvent
 FloatArray = npt.NDArray[np.float64]
 N_DRAWS = 1024
 CERTAIN_SIGMAS = 6.0
+FORCES = ("presence", "advance")  # weapons or forces seen in place, forces seen moving
 
 
 @dataclass
@@ -44,6 +49,9 @@ class Attribution:
     draws_x: FloatArray | None = None
     draws_y: FloatArray | None = None
     reason: str = ""
+    # where the place or origin lies: probability per party's area (None: in no area, or none
+    # drawn); equals `probs` but for identified forces, which answer to their own party
+    ground: dict[str, float] | None = None
 
 
 class Attributor:
@@ -103,30 +111,43 @@ class Attributor:
             if dist[k] > CERTAIN_SIGMAS * spread and pidx[k] >= 0:
                 p = {c: 0.0 for c in parties}
                 p[parties[int(pidx[k])]] = 1.0
-                out.append(self._flip(ev, Attribution(p, *draws)))
+                out.append(self._forces(ev, Attribution(p, *draws, ground=p)))
                 continue
             dl, da = self.geo.unproject(*draws)
             idx = self.geo.party_index(dl, da)
             counts = np.bincount(idx[idx >= 0].astype(np.int64), minlength=len(parties))
             if counts.sum() == 0:
-                out.append(Attribution(None, *draws, reason="the origin lies in no party's area"))
+                where = "the place" if ev.kind in FORCES else "the origin"
+                out.append(
+                    self._forces(ev, Attribution(None, *draws, reason=f"{where} lies in no party's area"))
+                )
                 continue
             probs = counts / counts.sum()
-            out.append(
-                self._flip(ev, Attribution({c: float(probs[i]) for i, c in enumerate(parties)}, *draws))
-            )
+            p = {c: float(probs[i]) for i, c in enumerate(parties)}
+            out.append(self._forces(ev, Attribution(p, *draws, ground=p)))
         return out
 
-    def _flip(self, ev: FusedEvent, a: Attribution) -> Attribution:
-        """Forces across the line belong to the party on the other side of it (two parties)."""
-        if ev.kind != "advance" or a.probs is None:
+    def _forces(self, ev: FusedEvent, a: Attribution) -> Attribution:
+        """Weapons and forces answer to the party they were identified as, wherever they stand
+        (whose forces they are took the position). Unidentified, they answer to the ground they
+        are on, and nobody is presumed to have advanced: the record says so."""
+        if ev.kind not in FORCES:
             return a
-        if len(a.probs) != 2:
-            return Attribution(
-                None, a.draws_x, a.draws_y, reason="more than two parties: who advanced is not clear"
+        party = ev.forces_party()
+        if party is None or party not in self.geo.parties:
+            if ev.kind != "advance":
+                return a
+            why = (
+                "forces not identified"
+                if party is None
+                else f"forces identified as {party}, not a party of this agreement version"
             )
-        (p1, v1), (p2, v2) = a.probs.items()
-        return Attribution({p1: v2, p2: v1}, a.draws_x, a.draws_y)
+            note = f"{why}: attributed to the ground they are on; no advance presumed"
+            reason = f"{a.reason}; {note}" if a.reason else note
+            return Attribution(a.probs, a.draws_x, a.draws_y, reason, a.ground)
+        p = {c: 0.0 for c in self.geo.parties}
+        p[party] = 1.0
+        return Attribution(p, a.draws_x, a.draws_y, ground=a.ground)
 
 
 def top_party(probs: dict[str, float] | None) -> tuple[str | None, float | None]:

@@ -5,7 +5,10 @@ Rules by provision kind, read from the agreement (never a list of provision ids 
 - `heavy_weapons_withdrawal`: a weapon of a zone's class fired from, or kept in, that zone;
 - `buffer_zone`: a firing position, weapons or forces inside one of the provision's zones;
 - `airspace`: a prohibited aircraft inside one of the provision's zones, below its ceiling;
-- `no_advance`: forces seen moving across the line;
+- `no_advance`: forces identified as one party's (`forces_party`), moving or in place, on ground
+  that party does not hold: with the probability that their place lies there (the share of the
+  attribution's draws in the other parties' areas). Unidentified forces breach nothing here:
+  whose they are is not guessed from where they stand;
 - `non_interference`: any interference with the monitors.
 
 Where the place is uncertain, the probability that it lies in the zone is the share of the
@@ -24,7 +27,7 @@ import numpy.typing as npt
 
 from garant.domain.agreement import Agreement, AirspaceZone, ProvisionKind, WithdrawalZone
 from garant.geo.engine import Geography
-from garant.verify.attribution import Attribution
+from garant.verify.attribution import FORCES, Attribution
 from garant.verify.fusion import FusedEvent
 
 FloatArray = npt.NDArray[np.float64]
@@ -91,7 +94,7 @@ class Classifier:
             elif prov.kind == ProvisionKind.AIRSPACE:
                 p = self._airspace(prov.zones, ev)
             elif prov.kind == ProvisionKind.NO_ADVANCE:
-                p = 1.0 if ev.kind == "advance" else 0.0
+                p = _across(ev, attribution)
             elif prov.kind == ProvisionKind.NON_INTERFERENCE:
                 p = 1.0 if ev.kind == "interference" else 0.0
             if p >= BREACH_PROBABILITY:
@@ -119,6 +122,15 @@ class Classifier:
                 if np.any(inside[:, self.zone_col[z]] & below):
                     return 1.0
         return 0.0
+
+
+def _across(ev: FusedEvent, attribution: Attribution) -> float:
+    """The probability that identified forces stand on ground their party does not hold: the
+    attribution's mass of their place in the other parties' areas. Unidentified: 0."""
+    party = ev.forces_party() if ev.kind in FORCES else None
+    if party is None or attribution.ground is None or party not in attribution.ground:
+        return 0.0
+    return max(0.0, 1.0 - attribution.ground[party])
 
 
 def severity(ev: FusedEvent, heavy_classes: frozenset[str], breaches: list[Breach]) -> float:

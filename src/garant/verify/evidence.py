@@ -304,6 +304,7 @@ def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: d
     elif kind == "weapon_presence":
         ev.count = int(o.get("count", 1))
         ev.extra["moving"] = bool(o.get("moving", False))
+        ev.extra["forces_party"] = o.get("forces_party")  # whose forces, as the observer identified them
     elif kind == "air_track":
         pts = o.get("points") or [{"lon": o["lon"], "lat": o["lat"], "time": o["observed_at"]}]
         px, py = proj.geo.project(np.array([p["lon"] for p in pts]), np.array([p["lat"] for p in pts]))

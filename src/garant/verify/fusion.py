@@ -28,8 +28,9 @@ Fire, in four steps:
    joining the event its place and time fit best.
 
 Weapons seen in place (moving forces apart), flights and interference are grouped by kind,
-place and overlapping time. Allegations never move an event's position, time or origin: they
-are leads, attached for the analysts and for tasking.
+place and overlapping time; whose forces they are is what the reports that name a party agree
+on (`FusedEvent.forces_party`), and if they disagree, nobody's. Allegations never move an
+event's position, time or origin: they are leads, attached for the analysts and for tasking.
 """
 
 from __future__ import annotations
@@ -98,6 +99,13 @@ class FusedEvent:
     launch_blasts: int = 0
     impact_blasts: int = 0
     rounds: int = 0
+
+    def forces_party(self) -> str | None:
+        """Whose forces (weapons seen, forces moving): the party that the reports naming one (not
+        allegations) agree on; None if none names one or they disagree: not identified."""
+        named = {m.extra.get("forces_party") for m in self.members if m.kind != "allegation"}
+        named.discard(None)
+        return str(next(iter(named))) if len(named) == 1 else None
 
     def weapon_class(self, heavy: frozenset[str] = frozenset()) -> str | None:
         """The reports' vote (a crater's counts twice). Where the fire is known only as heard or
