@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from garant.cli_bulletin import events_app, violations_app
 from garant.cli_identity import group_app, token_app, user_app
 from garant.cli_log import bundle_app, log_app
 from garant.cli_review import review_app, stats_command
@@ -46,6 +47,8 @@ app.command("associate")(associate_command)
 app.command("verify")(verify_command)
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(review_app, name="review")
+app.add_typer(events_app, name="events")
+app.add_typer(violations_app, name="violations")
 app.command("stats")(stats_command)
 
 console = Console()

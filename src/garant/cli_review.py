@@ -5,7 +5,7 @@ operator's shell is not an analyst."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -31,6 +31,20 @@ def _db() -> Database:
     return db
 
 
+def reader(db: Database, username: str, option: str = "--user") -> Principal:
+    """The named account's view (what it may read): the same need-to-know filter as the API."""
+    from garant.services.identity import principal_of
+
+    who = principal_of(db, username)
+    if who is None:
+        typer.echo(f"{option}: no active user {username!r}", err=True)
+        raise typer.Exit(2)
+    if not who.may(Permission.READ_OBSERVATIONS):
+        typer.echo(f"{option}: {username!r} ({who.role.value}) may not read the bulletin", err=True)
+        raise typer.Exit(2)
+    return who
+
+
 def _analyst(db: Database, username: str) -> Principal:
     from garant.services.identity import principal_of
 
@@ -48,15 +62,24 @@ def _analyst(db: Database, username: str) -> Principal:
 def queue(
     analyst: Annotated[str, typer.Option(help="the analyst account whose view this is")],
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 20,
+    json_out: JsonOut = None,
 ) -> None:
-    """Events awaiting review, most severe first."""
+    """Events awaiting review, most severe first, then leads (`--json`: a GeoJSON FeatureCollection)."""
+    from garant.api.events import event_feature
     from garant.store import verified as vstore
 
     db = _db()
     who = _analyst(db, analyst)
     with db.read() as conn:
         rows = vstore.review_queue(conn, who, limit, None)
-    t = Table(title="review queue, most severe first")
+    features = [event_feature(r) for r in rows]
+    for f, r in zip(features, rows, strict=True):
+        if "lead" in r:  # an event resting on allegations alone, listed after the rest
+            f["properties"]["lead"] = r["lead"]
+    collection = {"type": "FeatureCollection", "features": features}
+    if emit_json(json_out, collection):
+        return
+    t = Table(title="review queue, most severe first, then leads (allegations alone: task a check)")
     t.add_column("event", no_wrap=True)
     for name in ("kind", "time (UTC)", "level", "severity", "attribution"):
         t.add_column(name)
@@ -124,15 +147,51 @@ def act(
     )
 
 
+@review_app.command("acts")
+def acts(
+    event_id: Annotated[str, typer.Argument(help="the event's id")],
+    user: Annotated[str, typer.Option(help="the account whose view this is")],
+    json_out: JsonOut = None,
+) -> None:
+    """The review acts on one event, oldest first: who, when, what and why."""
+    from garant.api.events import act_json
+    from garant.store import events as ev_store
+    from garant.store import verified as vstore
+
+    db = _db()
+    who = reader(db, user)
+    with db.read() as conn:
+        if ev_store.get_event(conn, event_id, who) is None:  # absent or not released: alike
+            typer.echo(f"no event with id {event_id!r}", err=True)
+            raise typer.Exit(1)
+        rows = [act_json(r) for r in vstore.acts_of(conn, event_id)]
+    if emit_json(json_out, {"event_id": event_id, "acts": rows}):
+        return
+    t = Table(title=f"review acts on {event_id}, oldest first")
+    for name in ("act", "id", "at (UTC)", "by", "reason"):
+        t.add_column(name)
+    for a in rows:
+        t.add_row(a["act"], a["id"], a["at"], f"{a['actor']} ({a['actor_org']})", a["reason"] or "")
+    console.print(t)
+
+
 def stats_command(
     start: Annotated[
         datetime | None, typer.Option(help="from (ISO 8601 with offset); default end - 30 days")
     ] = None,
     end: Annotated[datetime | None, typer.Option(help="to, exclusive; default now")] = None,
+    window: Annotated[
+        int, typer.Option(help="days of the rolling means (days before --start included)", min=1, max=366)
+    ] = 7,
+    party_threshold: Annotated[
+        float,
+        typer.Option(help="an event counts to a party at this probability (> 0.5) or above", max=1.0),
+    ] = 0.9,
     json_out: JsonOut = None,
 ) -> None:
     """Figures of the ceasefire from the reviewed bulletin: verified violations by day, party,
-    provision, weapon class and sector, and the credible-cessation indicator."""
+    provision, weapon class and sector (incidents = events, and violation rows), rolling means,
+    and the credible-cessation indicator."""
     from garant.domain.access import SYSTEM
     from garant.services.stats import ceasefire_figures
     from garant.store.agreements import current_agreement
@@ -151,25 +210,18 @@ def stats_command(
     if agreement is None:
         typer.echo("no agreement is loaded: the figures are measured against one", err=True)
         raise typer.Exit(2)
-    fig = ceasefire_figures(db, SYSTEM, agreement, t0, t1)
+    if t0 >= t1:
+        typer.echo("--start: must be before --end", err=True)
+        raise typer.Exit(2)
+    if not 0.5 < party_threshold <= 1.0:
+        typer.echo("--party-threshold: must be above 0.5 and at most 1", err=True)
+        raise typer.Exit(2)
+    fig = ceasefire_figures(
+        db, SYSTEM, agreement, t0, t1, window_days=window, party_threshold=party_threshold
+    )
     if emit_json(json_out, fig):
         return
-    t = Table(
-        "date",
-        "verified",
-        "7-day mean",
-        "by party",
-        "by provision",
-        title=f"verified violations ({agreement.key})",
-    )
-    for d in fig["daily"]:
-        if d["verified_violations"] or d is fig["daily"][-1]:
-            t.add_row(
-                d["date"], str(d["verified_violations"]), f"{d['rolling_mean_7d']:.2f}",
-                ", ".join(f"{k} {v}" for k, v in d["by_party"].items()),
-                ", ".join(f"{k} {v}" for k, v in d["by_provision"].items()),
-            )  # fmt: skip
-    console.print(t)
+    _print_figures(fig)
     cc = fig["credible_cessation"]
     c = Table(
         "measure", "value", "threshold", "met", title=f"credible cessation, last {cc['window_days']} days"
@@ -180,3 +232,42 @@ def stats_command(
     console.print(
         f"pending review (automatic, not counted): {fig['pending_review']}; indicator met: {cc['met']}"
     )
+
+
+_TITLES = {
+    "party": "by party (an event counts at p >= {threshold}; else undetermined)",
+    "provision": "by provision",
+    "weapon_class": "by weapon class",
+    "sector": "by sector (50 km of contact line)",
+}
+
+
+def _print_figures(fig: dict[str, Any]) -> None:
+    """The daily table, then one table per dimension: incidents (events) and violation rows."""
+    w = fig["window_days"]
+    t = Table(
+        "date", "incidents", "violations", f"{w}-day mean incidents", f"{w}-day mean violations",
+        title=f"verified violations ({fig['agreement']}): incidents are events, violations rows",
+    )  # fmt: skip
+    for d in fig["daily"]:
+        if d["verified_violations"] or d is fig["daily"][0] or d is fig["daily"][-1]:
+            t.add_row(
+                d["date"], str(d["verified_incidents"]), str(d["verified_violations"]),
+                f"{d['rolling']['incidents']:.2f}", f"{d['rolling']['violations']:.2f}",
+            )  # fmt: skip
+    console.print(t)
+    last = fig["daily"][-1] if fig["daily"] else {}
+    for dim, title in _TITLES.items():
+        party = dim == "party"
+        cols = ["", "incidents", "violations"]
+        cols += ["expected incidents", "expected violations"] if party else []
+        cols += [f"{w}-day mean incidents, {last.get('date', '')}"]
+        d = Table(*cols, title=title.format(threshold=fig["party_threshold"]))
+        for key, cell in fig["totals"][dim].items():
+            mean = last.get(f"by_{dim}", {}).get(key, {}).get("rolling_incidents", 0.0)
+            extra = [f"{cell.get('expected_incidents', 0):.2f}", f"{cell.get('expected_violations', 0):.2f}"]
+            d.add_row(
+                key, str(cell.get("incidents", 0)), str(cell.get("violations", 0)),
+                *(extra if party else []), f"{mean:.2f}",
+            )  # fmt: skip
+        console.print(d)

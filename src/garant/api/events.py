@@ -29,6 +29,8 @@ from garant.api.observations import (
     _parse_bbox,
     decode_cursor,
     feature_page,
+    pack_cursor,
+    unpack_cursor,
 )
 from garant.api.problems import Problem, json_body, pointer, validation_problem
 from garant.api.state import AppState, app_state
@@ -115,7 +117,6 @@ def _fused_properties(row: dict[str, Any]) -> dict[str, Any]:
         "weapon_class": row["weapon_class"],
         "rounds": row["rounds"],
         "casualties": row["casualties"],
-        "fatalities": row["fatalities"],
         "agreement": row["agreement_key"],
     }
 
@@ -231,10 +232,22 @@ async def post_act(
     return _json(out, status=201)
 
 
-@router.get("/{event_id}/acts", summary="The review acts on one event, oldest first")
-def list_acts(event_id: str, who: Reader, state: AppState = Depends(app_state)) -> Response:
+@router.get("/{event_id}/acts", summary="The review acts on one event, oldest first (keyset pagination)")
+def list_acts(
+    event_id: str,
+    request: Request,
+    who: Reader,
+    state: AppState = Depends(app_state),
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> Response:
+    after = unpack_cursor(cursor, int)[0] if cursor else None
     with state.db.read() as conn:
         if ev_store.get_event(conn, event_id, who) is None:
             raise Problem(404, f"no event with id {event_id!r}")
-        rows = vstore.acts_of(conn, event_id)
-    return _json({"acts": [act_json(r) for r in rows]})
+        rows = vstore.acts_of(conn, event_id, after=after, limit=limit + 1)
+    more, rows = len(rows) > limit, rows[:limit]
+    next_url = str(request.url.include_query_params(cursor=pack_cursor([rows[-1]["seq"]]))) if more else None
+    return _json(
+        {"acts": [act_json(r) for r in rows], "numberReturned": len(rows), "links": {"next": next_url}}
+    )

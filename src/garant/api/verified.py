@@ -4,8 +4,9 @@
   a provision, most severe first (casualties, heavy weapons, size of the fire);
 - `GET /api/v1/violations`: one GeoJSON Feature per violation (provision, agreement version,
   attributed party with its probability, verification level), filtered and paginated;
-- `GET /api/v1/stats`: daily and rolling counts of verified violations and the agreement's
-  credible-cessation indicator (`garant.services.stats`).
+- `GET /api/v1/stats`: daily and rolling counts of verified violations (incidents and violation
+  rows) by party, provision, weapon class and sector, and the agreement's credible-cessation
+  indicator (`garant.services.stats`).
 Every list passes the same need-to-know filter as the events.
 """
 
@@ -32,7 +33,7 @@ from garant.api.observations import (
 from garant.api.problems import Problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
-from garant.services.stats import ceasefire_figures
+from garant.services.stats import PARTY_THRESHOLD, ROLLING_DAYS, ceasefire_figures
 from garant.store import verified as vstore
 
 router = APIRouter(prefix="/api/v1", tags=["verification"])
@@ -88,7 +89,6 @@ def violation_feature(row: dict[str, Any]) -> dict[str, Any]:
                 "weapon_class": row["weapon_class"],
                 "rounds": row["rounds"],
                 "casualties": row["casualties"],
-                "fatalities": row["fatalities"],
             },
         },
     }
@@ -140,6 +140,13 @@ def stats(
     end: Annotated[
         datetime | None, Query(description="to, exclusive (ISO 8601 with offset); default now")
     ] = None,
+    window: Annotated[
+        int, Query(ge=1, le=366, description="days of the rolling means (data before start included)")
+    ] = ROLLING_DAYS,
+    party_threshold: Annotated[
+        float,
+        Query(gt=0.5, le=1.0, description="an event counts to a party at this probability or above"),
+    ] = PARTY_THRESHOLD,
 ) -> Response:
     t1 = _aware("end", end, request.query_params.get("end")) or datetime.now(UTC)
     t0 = _aware("start", start, request.query_params.get("start")) or t1 - timedelta(days=30)
@@ -147,7 +154,7 @@ def stats(
         raise Problem(
             422,
             "start must be before end",
-            errors=[{"pointer": "/start", "field": "start", "reason": "not before end"}],
+            errors=[{"in": "query", "pointer": "", "field": "start", "reason": "not before end"}],
         )
     if t1 - t0 > timedelta(days=3660):
         raise Problem(
@@ -158,4 +165,8 @@ def stats(
     agreement = state.current_agreement()
     if agreement is None:
         raise Problem(409, "no agreement is loaded: the figures are measured against one")
-    return _json(ceasefire_figures(state.db, who, agreement, t0, t1))
+    return _json(
+        ceasefire_figures(
+            state.db, who, agreement, t0, t1, window_days=window, party_threshold=party_threshold
+        )
+    )

@@ -147,8 +147,6 @@ def signature(row: Any) -> tuple[Any, ...]:
         None if row["severity"] is None else round(float(row["severity"]), 4),
         row["weapon_class"],
         row["rounds"],
-        row["casualties"],
-        row["fatalities"],
     )
 
 
@@ -289,8 +287,14 @@ def insert_act(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(review_acts).values(**row))
 
 
-def acts_of(conn: Connection, event_id: str) -> list[dict[str, Any]]:
-    q = select(review_acts).where(review_acts.c.event_id == event_id).order_by(review_acts.c.seq)
+def acts_of(
+    conn: Connection, event_id: str, *, after: int | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The event's acts, oldest first; `after` is the seq of the last act of the previous page."""
+    q = select(review_acts).where(review_acts.c.event_id == event_id)
+    if after is not None:
+        q = q.where(review_acts.c.seq > after)
+    q = q.order_by(review_acts.c.seq).limit(limit)
     return [dict(r._mapping) for r in conn.execute(q)]
 
 
@@ -350,8 +354,8 @@ _VIOLATION_COLS = (
     events.c.weapon_class,
     events.c.rounds,
     events.c.casualties,
-    events.c.fatalities,
     events.c.severity,
+    events.c.attribution,
 )
 
 
