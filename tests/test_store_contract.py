@@ -42,7 +42,7 @@ def test_migrations_are_idempotent(db: Database) -> None:
     migrate(db)
     with db.read() as conn:
         head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head()
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0007"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head == "0008"
 
 
 def test_migration_0007_keys_the_rows_already_stored(

@@ -4,13 +4,18 @@ ground their party does not hold, with the probability that their place lies the
 
 from __future__ import annotations
 
+import csv
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from garant.domain.agreement import ProvisionKind
+from garant.sim.run import run_scenario
+from garant.sim.scenario import Scenario
 from garant.verify.evidence import AcousticEvents
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 from tests.factories import make
@@ -128,3 +133,52 @@ def test_an_unknown_forces_party_is_refused_at_intake_naming_the_field(client: T
     )
     assert ok.status_code == 201, ok.text
     assert ok.json()["properties"]["forces_party"] == _parties()[1]
+
+
+def test_a_simulated_day_advances_breach_p4_and_rear_movements_do_not(tmp_path: Path) -> None:
+    """The simulator's truth and the pipeline agree: an advance's reports name the advancing
+    party and breach P4 against it; columns moving well behind their own line, identified or
+    not, breach nothing."""
+    scenario = Scenario.model_validate(
+        {
+            "name": "forces-check",
+            "seed": 4,
+            "start": "2026-03-02T06:00:00Z",
+            "hours": 6,
+            "uav": {"sorties_per_day": 400},
+            "regimes": [
+                {"kind": "quiet", "fire_per_day": 0, "advance_per_day": 60, "rear_movement_per_day": 200}
+            ],
+        }
+    )
+    run_scenario(scenario, tmp_path)
+    agreement, geo = terms()
+    with (tmp_path / "truth" / "incidents.csv").open(encoding="utf-8") as fh:
+        incidents = {r["event_id"]: r for r in csv.DictReader(fh)}
+    with (tmp_path / "truth" / "observations.csv").open(encoding="utf-8") as fh:
+        truth_of = {r["observation_id"]: r["event_id"] for r in csv.DictReader(fh)}
+    _, _, p4 = _parties()
+    moves = [r for r in incidents.values() if r["type"] == "movement"]
+    assert moves
+    for r in incidents.values():
+        if r["type"] in ("movement", "advance"):
+            own = geo.controlling_party(float(r["lon"]), float(r["lat"])) == r["party"]
+            assert (p4 in r["provisions"].split(";")) == (not own) == (r["type"] == "advance"), r
+    observations = [json.loads(line) for line in (tmp_path / "observations.jsonl").read_text().splitlines()]
+    seen = {"advance": 0, "movement": 0}
+    for o in observations:
+        if o["kind"] == "weapon_presence" and o["moving"]:
+            inc = incidents[truth_of[o["client_id"]]]
+            seen[inc["type"]] += 1
+            if inc["type"] == "advance":
+                assert o["forces_party"] == inc["party"]
+    assert seen["advance"] > 5 and seen["movement"] > 5, seen
+    events = run_pipeline(observations, AcousticEvents.empty(), agreement, geo)
+    checked = 0
+    for ev in events:
+        kinds = {incidents[truth_of[i]]["type"] for i in ev.observation_ids}
+        if ev.kind != "advance" or len(kinds) != 1:
+            continue
+        checked += 1
+        assert (_p4(ev, p4) is not None) == (kinds == {"advance"}), (kinds, ev.breaches)
+    assert checked > 5

@@ -117,6 +117,7 @@ def _fused_properties(row: dict[str, Any]) -> dict[str, Any]:
         "weapon_class": row["weapon_class"],
         "rounds": row["rounds"],
         "casualties": row["casualties"],
+        "fatalities": row["fatalities"],
         "agreement": row["agreement_key"],
     }
 

@@ -89,6 +89,7 @@ def violation_feature(row: dict[str, Any]) -> dict[str, Any]:
                 "weapon_class": row["weapon_class"],
                 "rounds": row["rounds"],
                 "casualties": row["casualties"],
+                "fatalities": row["fatalities"],
             },
         },
     }

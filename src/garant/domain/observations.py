@@ -134,6 +134,12 @@ class DistanceBand(_Part):
         return self
 
 
+def _casualty_field(who: str) -> Any:
+    """Killed or injured as the reporter counted them: the event's figures and its severity
+    rest on these, never on a party's claim (`casualties_reported` of an allegation)."""
+    return Field(default=None, ge=0, le=100_000, description=f"{who}; null: not reported")
+
+
 def _known_weapon_class(v: str | None, info: ValidationInfo) -> str | None:
     known = (info.context or {}).get("weapon_classes")
     if v is not None and known is not None and v not in known:
@@ -227,6 +233,8 @@ class Sighting(ObservationBase):
     weapon_class: Annotated[str | None, AfterValidator(_known_weapon_class)] = None
     calibre_mm: float | None = Field(default=None, gt=0, le=1000)
     direction_of_flight_deg: Bearing | None = None
+    killed: int | None = _casualty_field("people killed, as the monitor saw or was told at the place")
+    injured: int | None = _casualty_field("people injured, as the monitor saw or was told at the place")
 
 
 class Crater(ObservationBase):
@@ -237,6 +245,8 @@ class Crater(ObservationBase):
     azimuth_uncertainty_deg: float | None = Field(default=None, gt=0, le=180)
     calibre_mm: float | None = Field(default=None, gt=0, le=1000)
     weapon_class: Annotated[str | None, AfterValidator(_known_weapon_class)] = None
+    killed: int | None = _casualty_field("people killed by the impact, as the crater team found")
+    injured: int | None = _casualty_field("people injured by the impact, as the crater team found")
 
 
 class RadarTrack(ObservationBase):
@@ -284,7 +294,11 @@ class Allegation(ObservationBase):
     accused_party: Annotated[str, AfterValidator(_known_party)]
     description: str = Field(min_length=1, max_length=20_000)
     weapon_class: Annotated[str | None, AfterValidator(_known_weapon_class)] = None
-    casualties_reported: int | None = Field(default=None, ge=0)
+    casualties_reported: int | None = Field(
+        default=None,
+        ge=0,
+        description="killed and injured as the party claims: a lead, never counted in the event's figures",
+    )
 
 
 class Osint(ObservationBase):
@@ -305,6 +319,8 @@ class Interference(ObservationBase):
     ]
     target: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=20_000)
+    killed: int | None = _casualty_field("people killed (fire at monitors: monitors among them)")
+    injured: int | None = _casualty_field("people injured (fire at monitors: monitors among them)")
 
 
 Observation = Annotated[

@@ -236,7 +236,7 @@ def _credible_cessation(
     window = [r for r in rows if since <= r["time"] < end]
     per_day = len(window) / cc.window_days
     heavy_n = sum(1 for r in window if (r["weapon_class"] or "") in heavy)
-    fatal_days = len({r["time"].astimezone(UTC).date() for r in window if (r["casualties"] or 0) > 0})
+    fatal_days = len({r["time"].astimezone(UTC).date() for r in window if (r["fatalities"] or 0) > 0})
     measures: dict[str, dict[str, Any]] = {
         "verified_violations_per_day": {
             "value": round(per_day, 3),

@@ -46,7 +46,7 @@ class Incident:
     """One act by one party (see the module docstring)."""
 
     id: str
-    kind: str  # fire, presence, air, interference, advance
+    kind: str  # fire, presence, air, interference, advance, movement (forces behind their own line)
     party: str
     regime: str
     t0: float
@@ -203,6 +203,7 @@ class EventGenerator:
             self._air(rng, regime, lo, hi, frac, incidents)
             self._interference(rng, regime, lo, hi, frac, incidents)
             self._advance(rng, regime, lo, hi, frac, incidents)
+            self._movements(index, r_index, regime, lo, hi, frac, incidents)
         rounds = _concat_rounds(round_parts)
         self.classifier.classify(incidents)
         return Window(start, end, incidents, rounds, self._blasts(incidents, rounds))
@@ -514,6 +515,50 @@ class EventGenerator:
                 )
             )
 
+    def _movements(
+        self,
+        index: int,
+        r_index: int,
+        regime: Regime,
+        lo: float,
+        hi: float,
+        frac: float,
+        incidents: list[Incident],
+    ) -> None:
+        """Forces moving well behind their own line (8 to 35 km): no violation, so that a
+        bulletin which calls every column on the move an advance loses precision. On a stream
+        of their own, so the incidents drawn for a seed are those drawn before they existed."""
+        rng = np.random.default_rng([self.scenario.seed, index, r_index, 13])
+        n = int(rng.poisson(float(regime.value("rear_movement_per_day")) * frac))  # type: ignore[arg-type]
+        if n == 0:
+            return
+        party = self._party_draw(rng, regime, n)
+        side = np.array([self._side(self.parties[i]) for i in party])
+        behind = rng.uniform(8_000.0, 35_000.0, n)
+        _, lon, lat, ok = self._place(rng, self._sector(regime), side, behind, party)
+        t0 = np.sort(rng.uniform(lo, hi, n))
+        hours = rng.uniform(1.0, 6.0, n)
+        counts = rng.integers(3, 21, n)
+        dist = self.geo.signed_distance_m(lon, lat)
+        for k in np.flatnonzero(ok):
+            incidents.append(
+                Incident(
+                    id=self._incident_id(),
+                    kind="movement",
+                    party=self.parties[party[k]],
+                    regime=regime.kind,
+                    t0=float(t0[k]),
+                    t1=float(t0[k] + hours[k] * 3600.0),
+                    lon=float(lon[k]),
+                    lat=float(lat[k]),
+                    origin_lon=float(lon[k]),
+                    origin_lat=float(lat[k]),
+                    weapon_class=self.scenario.advance_weapon_class,
+                    count=int(counts[k]),
+                    origin_line_distance_m=float(dist[k]),
+                )
+            )
+
     def _blasts(self, incidents: list[Incident], rounds: Rounds) -> Blasts:
         if len(rounds) == 0:
             z = np.zeros(0)
@@ -566,8 +611,9 @@ class ProvisionClassifier:
 
     Rules by provision kind: cessation_of_fire — any fire; heavy_weapons_withdrawal — a weapon of
     a zone's class fired from, or present in, that zone; airspace — a prohibited aircraft inside
-    a listed zone (below its ceiling); no_advance — forces across the line; non_interference —
-    any interference; buffer_zone — a firing position, weapons or forces inside a listed zone.
+    a listed zone (below its ceiling); no_advance — a party's forces (weapons in place, an
+    advance, a movement) on ground it does not hold; non_interference — any interference;
+    buffer_zone — a firing position, weapons or forces inside a listed zone.
     """
 
     def __init__(self, agreement: Agreement, geo: Geography) -> None:
@@ -582,10 +628,22 @@ class ProvisionClassifier:
         lon = np.array([i.origin_lon if i.kind == "fire" else i.lon for i in incidents])
         lat = np.array([i.origin_lat if i.kind == "fire" else i.lat for i in incidents])
         inside = self.geo.zones_containing(lon, lat)
+        ground = self.geo.party_index(lon, lat)
+        parties = list(self.geo.parties)
         for k, inc in enumerate(incidents):
-            inc.provisions = [p.id for p in self.agreement.provisions if self._breaches(p, inc, inside[k])]
+            across = (
+                inc.kind in ("presence", "advance", "movement")
+                and inc.party in parties
+                and ground[k] >= 0
+                and int(ground[k]) != parties.index(inc.party)
+            )
+            inc.provisions = [
+                p.id for p in self.agreement.provisions if self._breaches(p, inc, inside[k], across)
+            ]
 
-    def _breaches(self, provision: Provision, inc: Incident, inside: npt.NDArray[np.bool_]) -> bool:
+    def _breaches(
+        self, provision: Provision, inc: Incident, inside: npt.NDArray[np.bool_], across: bool = False
+    ) -> bool:
         kind = provision.kind
         in_zone = [inside[self.zone_index[z]] for z in provision.zones if z in self.zone_index]
         if kind == ProvisionKind.CESSATION_OF_FIRE:
@@ -602,11 +660,11 @@ class ProvisionClassifier:
         if kind == ProvisionKind.AIRSPACE:
             return inc.kind == "air" and self._air_breach(provision.zones, inc)
         if kind == ProvisionKind.NO_ADVANCE:
-            return inc.kind == "advance"
+            return across
         if kind == ProvisionKind.NON_INTERFERENCE:
             return inc.kind == "interference"
         if kind == ProvisionKind.BUFFER_ZONE:
-            return inc.kind in ("fire", "presence", "advance") and any(in_zone)
+            return inc.kind in ("fire", "presence", "advance", "movement") and any(in_zone)
         return False
 
     def _air_breach(self, zone_ids: list[str], inc: Incident) -> bool:

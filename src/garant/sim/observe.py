@@ -38,6 +38,7 @@ from garant.sim.scenario import Regime, Scenario
 FloatArray = npt.NDArray[np.float64]
 DISTANCE_BANDS_M = SIGHTING_DISTANCE_BANDS_M  # the posts judge in the form's bands
 CHI2_95_2D = math.sqrt(-2.0 * math.log(0.05))  # 2.4477: 95% ellipse of a 2-D normal, in sigmas
+REAR_IDENTIFIED = 0.5  # share of the reports of a rear movement that say whose forces they are
 
 
 @dataclass
@@ -591,7 +592,7 @@ class Observer:
     ) -> None:
         u = self.s.uav
         self._lasting = [i for i in self._lasting if i.t1 >= window.start]
-        self._lasting += [i for i in window.incidents if i.kind in ("presence", "advance")]
+        self._lasting += [i for i in window.incidents if i.kind in ("presence", "advance", "movement")]
         n = int(rng.poisson(u.sorties_per_day * (window.end - window.start) / 86_400.0))
         viewers = []
         for k in range(n):
@@ -629,7 +630,10 @@ class Observer:
             )
             for sid, nat, lo, la, t0, t1 in stops
         ]
+        # rear movements are seen on a stream of their own, so the other draws of a seed stay
+        own = np.random.default_rng([self.s.seed, int(window.start), 0, 15])
         for inc in self._lasting:
+            r = own if inc.kind == "movement" else rng
             for sid, nat, vlon, vlat, t0, t1, radius, prob, sigma in viewers:
                 lo, hi = max(t0, inc.t0), min(t1, inc.t1)
                 if hi < lo:
@@ -637,14 +641,14 @@ class Observer:
                 _, _, d = geodesic(
                     np.array([vlon]), np.array([vlat]), np.array([inc.lon]), np.array([inc.lat])
                 )
-                if d[0] > radius or rng.random() >= prob:
+                if d[0] > radius or r.random() >= prob:
                     continue
-                t = float(rng.uniform(lo, hi))
+                t = float(r.uniform(lo, hi))
                 lon, lat = destination(
                     np.array([inc.lon]),
                     np.array([inc.lat]),
-                    rng.uniform(0, 360, 1),
-                    np.abs(rng.normal(0, sigma, 1)),
+                    r.uniform(0, 360, 1),
+                    np.abs(r.normal(0, sigma, 1)),
                 )
                 obs = self._base(
                     "weapon_presence",
@@ -660,10 +664,14 @@ class Observer:
                     precision_s=60.0,
                 )
                 obs.update(
-                    weapon_class=self._confuse(rng, inc.weapon_class, 0.1),
-                    count=max(1, inc.count + int(rng.integers(-1, 2))),
-                    moving=inc.kind == "advance",
+                    weapon_class=self._confuse(r, inc.weapon_class, 0.1),
+                    count=max(1, inc.count + int(r.integers(-1, 2))),
+                    moving=inc.kind in ("advance", "movement"),
                 )
+                # who reports an advance has seen whose forces they are; a column far behind its
+                # own line is identified by some monitors, not by others
+                if inc.kind == "advance" or (inc.kind == "movement" and r.random() < REAR_IDENTIFIED):
+                    obs["forces_party"] = inc.party
                 out.add(t, obs, inc.id)
 
     def _air_tracks(self, window: Window, rng: np.random.Generator, out: Batch) -> None:

@@ -283,6 +283,7 @@ REGIME_PRESETS: dict[str, dict[str, object]] = {
         "air_per_day": 3.0,
         "interference_per_day": 2.0,
         "advance_per_day": 0.0,
+        "rear_movement_per_day": 12.0,
         "osint_probability": 0.05,
     },
     "flare_up": {
@@ -299,6 +300,7 @@ REGIME_PRESETS: dict[str, dict[str, object]] = {
         "air_per_day": 6.0,
         "interference_per_day": 6.0,
         "advance_per_day": 0.0,
+        "rear_movement_per_day": 12.0,
         "osint_probability": 0.15,
     },
     "armed_attack": {
@@ -316,6 +318,7 @@ REGIME_PRESETS: dict[str, dict[str, object]] = {
         "air_per_day": 60.0,
         "interference_per_day": 30.0,
         "advance_per_day": 40.0,
+        "rear_movement_per_day": 40.0,
         "osint_probability": 0.1,
     },
 }
@@ -342,6 +345,8 @@ class Regime(_Strict):
     air_per_day: NonNegative | None = None
     interference_per_day: NonNegative | None = None
     advance_per_day: NonNegative | None = None
+    # forces moving 8-35 km behind their own line: no violation, reported as on the move
+    rear_movement_per_day: NonNegative | None = None
     osint_probability: Probability | None = None
 
     @model_validator(mode="after")

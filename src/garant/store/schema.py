@@ -130,8 +130,9 @@ events = Table(
     Column("severity", Float, nullable=True),
     Column("weapon_class", String(64), nullable=True),
     Column("rounds", Integer, nullable=True),
-    Column("casualties", Integer, nullable=True),
+    Column("casualties", Integer, nullable=True),  # killed + injured
     Column("agreement_key", String(80), nullable=True),
+    Column("fatalities", Integer, nullable=True),  # killed, of `casualties` (migration 0008)
     Index("ix_events_time_seq", "time", "seq"),
     Index("ix_events_kind_time", "kind", "time"),
     Index("ix_events_status_severity", "status", "severity"),

@@ -147,6 +147,8 @@ def signature(row: Any) -> tuple[Any, ...]:
         None if row["severity"] is None else round(float(row["severity"]), 4),
         row["weapon_class"],
         row["rounds"],
+        row["casualties"],
+        row["fatalities"],
     )
 
 
@@ -354,6 +356,7 @@ _VIOLATION_COLS = (
     events.c.weapon_class,
     events.c.rounds,
     events.c.casualties,
+    events.c.fatalities,
     events.c.severity,
     events.c.attribution,
 )

@@ -56,6 +56,7 @@ def write_bulletin(
                 "event_id", "kind", "time", "lon", "lat", "semi_major_m", "semi_minor_m", "azimuth_deg",
                 "origin_lon", "origin_lat", "placed_at", *[f"p_{p}" for p in parties], "provisions", "status",
                 "technical", "severity", "weapon_class", "rounds", "n_observations", "agreement",
+                "killed", "injured",
             ]
         )  # fmt: skip
         for eid, t, e in zip(ids, times, events, strict=True):
@@ -68,6 +69,7 @@ def write_bulletin(
                     ";".join(b.provision_id for b in e.breaches), e.grade.level,
                     "true" if e.grade.technical else "false", f"{e.severity:.2f}", e.weapon_class or "",
                     e.rounds, len(e.observation_ids) + len(e.acoustic_ids), e.agreement_key,
+                    e.killed, e.casualties - e.killed,
                 ]
             )  # fmt: skip
     with (out / "assignments.csv").open("w", newline="", encoding="utf-8") as fh:

@@ -177,7 +177,9 @@ class Evidence:
     arc: Arc | None = None  # a burst heard by two sensors alone: its place along their hyperbola
     weapon_class: str | None = None
     count: int = 1
-    casualties: int = 0
+    killed: int | None = None  # as a sighting, crater or interference report counted (None: not said)
+    injured: int | None = None
+    claimed: int | None = None  # an allegation's casualties: the party's claim, a lead only
     sighting_type: str | None = None
     observer: tuple[float, float] | None = None  # a sighting's post, for crossing bearings
     bearing_grid_deg: float | None = None
@@ -265,6 +267,8 @@ def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: d
         weapon_class=o.get("weapon_class"),
         reliability=o.get("reliability", "F"),
         credibility=int(o.get("credibility", 6)),
+        killed=o.get("killed"),
+        injured=o.get("injured"),
     )
     if kind == "radar_track":
         e = o["origin_ellipse"]
@@ -300,7 +304,7 @@ def from_observation(index: int, o: dict[str, Any], proj: Projector, ranges_m: d
             )
     elif kind == "allegation":
         ev.accused = o.get("accused_party")
-        ev.casualties = int(o.get("casualties_reported") or 0)
+        ev.claimed = o.get("casualties_reported")
     elif kind == "weapon_presence":
         ev.count = int(o.get("count", 1))
         ev.extra["moving"] = bool(o.get("moving", False))

@@ -127,8 +127,20 @@ class FusedEvent:
             return None  # an allegation's claim of a weapon does not classify
         return votes.most_common(1)[0][0]
 
+    def killed(self) -> int:
+        """The largest count any report gives: reports of one occurrence count the same dead,
+        so they are never summed. An allegation's claim is not a count (see `casualties_claimed`)."""
+        return max((m.killed or 0 for m in self.members if m.kind != "allegation"), default=0)
+
+    def injured(self) -> int:
+        return max((m.injured or 0 for m in self.members if m.kind != "allegation"), default=0)
+
     def casualties(self) -> int:
-        return max((m.casualties for m in self.members if m.kind != "allegation"), default=0)
+        return self.killed() + self.injured()
+
+    def casualties_claimed(self) -> int | None:
+        """The most any allegation joined to it claims (None: no claim), for the analysts."""
+        return max((m.claimed for m in self.members if m.claimed is not None), default=None)
 
 
 def _components(n: int, pairs: IntArray) -> IntArray:
