@@ -25,7 +25,7 @@ from garant.services.verification import update_verification
 from garant.store import verified as vstore
 from garant.store.db import Database
 from garant.store.events import get_event
-from garant.store.schema import events, review_acts, violations
+from garant.store.schema import events, observations, review_acts, violations
 
 from .conftest import make_principal
 from .factories import make
@@ -100,7 +100,7 @@ def test_a_rerun_never_moves_what_an_analyst_decided(agreed: Database) -> None:
     update_verification(agreed)
     (event,) = _fused(agreed)
     ana = _analyst(agreed)
-    done = apply(agreed, event["id"], ReviewAct("confirm"), ana)
+    done = apply(agreed, event["id"], ReviewAct("confirm", reason="two posts, two nations"), ana)
     assert done["event"]["status"] == "confirmed" and done["event"]["level"] == "verified"
     assert done["event"]["evaluation_mode"] == "manual"
     # a new report of the same barrage would have joined it; the analyst's event stays as it was
@@ -125,10 +125,10 @@ def test_acts_follow_the_grading_rules_and_name_the_field(agreed: Database) -> N
     by_kind = {r["kind"]: r for r in _fused(agreed)}
     ana = _analyst(agreed)
     with pytest.raises(ReviewError) as err:
-        apply(agreed, by_kind["fire"]["id"], ReviewAct("confirm"), ana)
+        apply(agreed, by_kind["fire"]["id"], ReviewAct("confirm", reason="seen"), ana)
     assert err.value.status == 409 and "corroborate" in err.value.reason
     with pytest.raises(ReviewError) as err:
-        apply(agreed, by_kind["allegation"]["id"], ReviewAct("confirm"), ana)
+        apply(agreed, by_kind["allegation"]["id"], ReviewAct("confirm", reason="claimed"), ana)
     assert err.value.status == 409 and "allegations alone" in err.value.reason
     with pytest.raises(ReviewError) as err:
         apply(agreed, by_kind["fire"]["id"], ReviewAct("reject"), ana)
@@ -146,7 +146,10 @@ def test_acts_follow_the_grading_rules_and_name_the_field(agreed: Database) -> N
         agreed, by_kind["fire"]["id"], ReviewAct("task", assigned_to="patrol-7", instructions="crater?"), ana
     )
     outcome = apply(
-        agreed, by_kind["fire"]["id"], ReviewAct("task_outcome", task_id=task["id"], found=True), ana
+        agreed,
+        by_kind["fire"]["id"],
+        ReviewAct("task_outcome", reason="patrol saw nothing to add", task_id=task["id"], found=True),
+        ana,
     )
     assert outcome["payload"] == {"task_id": task["id"], "found": True}
     # nothing was half-done by the refused acts
@@ -223,7 +226,11 @@ def test_api_review_queue_acts_violations_and_figures(agreed: Database, tmp_path
         assert bad.headers["content-type"].startswith("application/problem+json")
         unknown = c.post(f"/api/v1/events/{top['id']}/acts", headers=analyst, json={"act": "confirm", "x": 1})
         assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "x"
-        ok = c.post(f"/api/v1/events/{top['id']}/acts", headers=analyst, json={"act": "confirm"})
+        ok = c.post(
+            f"/api/v1/events/{top['id']}/acts",
+            headers=analyst,
+            json={"act": "confirm", "reason": "radar track of a partner"},
+        )
         assert ok.status_code == 201, ok.text
         assert ok.json()["event"]["properties"]["level"] == "verified"
         acts = c.get(f"/api/v1/events/{top['id']}/acts", headers=monitor).json()["acts"]
@@ -347,3 +354,238 @@ def test_an_act_made_while_the_pipeline_runs_wins(agreed: Database, monkeypatch:
     assert kept is not None and kept["evaluation_mode"] == "manual"
     assert (kept["lon"], kept["lat"]) == place and len(kept["observations"]) == 2
     assert kept["revision"] == 2  # the relocation's, not the run's
+
+
+def _active(db: Database, event_id: str | None = None) -> list[tuple[str, str]]:
+    """(event id, provision) of the active violations, of one event or all."""
+    q = select(violations.c.event_id, violations.c.provision_id).where(violations.c.status == "active")
+    if event_id is not None:
+        q = q.where(violations.c.event_id == event_id)
+    with db.read() as conn:
+        return sorted((e, p) for e, p in conn.execute(q))
+
+
+def _ingested(db: Database, item: dict[str, Any]) -> str:
+    """Ingest one observation; its id."""
+    done = ingest_with_retry(db, [item])
+    assert not done.errors, done.errors
+    return str(done.results[0].id)
+
+
+def test_a_split_judges_each_side_from_its_own_members_and_counts_each_provision_once(
+    agreed: Database,
+) -> None:
+    """A radar track of a heavy battery and a post's sighting of where it fell are one
+    corroborated event breaching P1 and P2 (the battery fired from its withdrawal zone). Split
+    the radar off: it alone fired from the zone (P2 goes with it, once), the sighting is a
+    single non-technical source again and may not be confirmed."""
+    impact = across(-8.0)
+    post = GEOD.fwd(impact[0], impact[1], 250.0, 5_000.0)[:2]
+    track = radar(1, across(12.0), impact, 300.0, observed_at="2026-03-01T06:00:00Z", client_id="r1")
+    seen = sighting(2, post, impact, "TR", observed_at="2026-03-01T06:00:30Z", client_id="s1")
+    ingest_with_retry(agreed, [track, seen])
+    update_verification(agreed)
+    (event,) = _fused(agreed)
+    assert (event["level"], event["technical"]) == ("corroborated", True)
+    assert [p for _, p in _active(agreed)] == ["P1", "P2"]
+    ana = _analyst(agreed)
+    with agreed.read() as conn:
+        members = get_event(conn, event["id"], SYSTEM)
+    assert members is not None
+    with agreed.read() as conn:
+        kinds = {
+            o: orjson.loads(p)["kind"]
+            for o, p in conn.execute(
+                select(observations.c.id, observations.c.payload).where(
+                    observations.c.id.in_(members["observations"])
+                )
+            )
+        }
+    radar_id = next(o for o, k in kinds.items() if k == "radar_track")
+    done = apply(
+        agreed,
+        event["id"],
+        ReviewAct("split", reason="the post saw other fire", observations=[radar_id]),
+        ana,
+    )
+    new_id = done["payload"]["new_event"]
+    with agreed.read() as conn:
+        old = get_event(conn, event["id"], SYSTEM)
+        new = get_event(conn, new_id, SYSTEM)
+    assert old is not None and new is not None
+    assert (new["level"], new["technical"], new["origin_lon"] is not None) == ("reported", True, True)
+    assert (old["level"], old["technical"], old["origin_lon"]) == ("reported", False, None)
+    assert _active(agreed, new_id) == [(new_id, "P1"), (new_id, "P2")]
+    assert _active(agreed, event["id"]) == [(event["id"], "P1")]  # P2 withdrawn, not copied
+    assert [p for _, p in _active(agreed)].count("P2") == 1
+    with agreed.read() as conn:
+        withdrawn = conn.execute(
+            select(violations.c.provision_id).where(
+                violations.c.event_id == event["id"], violations.c.status == "withdrawn"
+            )
+        ).all()
+    assert [w.provision_id for w in withdrawn] == ["P2"]
+    assert old["severity"] < event["severity"]  # one breach fewer
+    with pytest.raises(ReviewError) as err:
+        apply(agreed, event["id"], ReviewAct("confirm", reason="posted"), ana)
+    assert err.value.status == 409 and "corroborate" in err.value.reason
+    assert (
+        apply(agreed, new_id, ReviewAct("confirm", reason="radar, grade A"), ana)["event"]["level"]
+        == "verified"
+    )
+
+
+def test_a_merge_with_a_patrols_report_of_another_nation_corroborates_the_event(agreed: Database) -> None:
+    """One post's sighting is a single source; the crater a Turkish patrol reported half an
+    hour later made its own event. Merged, the event rests on two kinds and two nations: it is
+    corroborated and may be confirmed."""
+    target = across(-4.0)
+    one = sighting(1, across(-10.0), target, "US", client_id="single")
+    crater = make(
+        "crater", 5, lon=target[0], lat=target[1], nation="TR", source_id="patrol-3",
+        observed_at="2026-03-01T04:45:00Z", client_id="crater-tr",
+    )  # fmt: skip
+    ingest_with_retry(agreed, [one, crater])
+    update_verification(agreed)
+    a, b = _fused(agreed)
+    assert a["level"] == b["level"] == "reported"
+    ana = _analyst(agreed)
+    with pytest.raises(ReviewError):
+        apply(agreed, a["id"], ReviewAct("confirm", reason="seen"), ana)
+    merged = apply(
+        agreed, a["id"], ReviewAct("merge", reason="the crater of that fire", events=[b["id"]]), ana
+    )
+    assert merged["event"]["level"] == "corroborated"
+    assert merged["payload"]["assessment"]["level"] == "corroborated"
+    assert _active(agreed, b["id"]) == []  # the folded event is closed: its violations withdrawn
+    provisions = [p for _, p in _active(agreed, a["id"])]
+    assert "P1" in provisions and provisions == merged["payload"]["assessment"]["provisions"]
+    done = apply(agreed, a["id"], ReviewAct("confirm", reason="post and patrol agree"), ana)
+    assert done["event"]["level"] == "verified"
+
+
+def test_a_relocation_into_or_out_of_the_buffer_strip_adds_or_withdraws_p6(agreed: Database) -> None:
+    """Weapons seen 5 km from the line are outside the 2 km buffer strip; the analyst who
+    places them 1 km from it makes them breach P6, and moving them back withdraws it."""
+    outside, inside = across(5.0), across(1.0)
+    seen = make("weapon_presence", 1, lon=outside[0], lat=outside[1], weapon_class="mortar_lt_120",
+                location_uncertainty_m=100, client_id="tubes")  # fmt: skip
+    ingest_with_retry(agreed, [seen])
+    update_verification(agreed)
+    (event,) = _fused(agreed)
+    eid = event["id"]
+    before = [p for _, p in _active(agreed, eid)]
+    assert "P6" not in before
+    ana = _analyst(agreed)
+    moved = apply(agreed, eid, ReviewAct("relocate", reason="imagery", lon=inside[0], lat=inside[1],
+                                         semi_major_m=100.0, semi_minor_m=100.0), ana)  # fmt: skip
+    assert [p for _, p in _active(agreed, eid)] == sorted([*before, "P6"])
+    assert moved["event"]["severity"] > event["severity"]
+    assert (moved["event"]["lon"], moved["event"]["lat"]) == inside
+    apply(agreed, eid, ReviewAct("relocate", reason="wrong grid", lon=outside[0], lat=outside[1]), ana)
+    assert [p for _, p in _active(agreed, eid)] == before
+    with agreed.read() as conn:
+        p6 = conn.execute(
+            select(violations.c.status).where(violations.c.event_id == eid, violations.c.provision_id == "P6")
+        ).all()
+    assert [r.status for r in p6] == ["withdrawn"]  # kept, never deleted
+
+
+def test_a_lead_is_queued_after_the_breaches_tasked_and_corroborated_by_a_patrols_reports(
+    agreed: Database, tmp_path: Path
+) -> None:
+    """An allegation alone breaches nothing: it is queued after the events that do, labelled a
+    lead. A patrol tasked to it files a crater report the next morning; joined, the lead is a
+    fire event of one source (not yet confirmable); a second patrol of another nation finds the
+    crater too, and the event is corroborated and may be confirmed."""
+    claim = make("allegation", 1, lon=across(-20.0)[0], lat=48.3, nation="UA",
+                 observed_at="2026-03-01T09:00:00Z", client_id="claim")  # fmt: skip
+    ingest_with_retry(agreed, [*_barrage(1), claim])
+    update_verification(agreed)
+    app = create_app(Settings(data_dir=tmp_path, database_url=agreed.url), agreed)
+    analyst = {"Authorization": f"Bearer {make_principal(agreed, 'api-ana', Role.ANALYST)}"}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        queue = c.get("/api/v1/review-queue", headers=analyst).json()["features"]
+        assert [(f["properties"]["kind"], f["properties"]["lead"]) for f in queue] == [
+            ("fire", False),
+            ("allegation", True),
+        ]
+        lead = queue[-1]["id"]
+        bare = c.post(f"/api/v1/events/{lead}/acts", headers=analyst, json={"act": "confirm"})
+        assert bare.status_code == 422 and bare.json()["errors"][0]["field"] == "reason"
+        act = {"act": "task", "assigned_to": "patrol-3", "instructions": "find the crater"}
+        task = c.post(f"/api/v1/events/{lead}/acts", headers=analyst, json=act)
+        assert task.status_code == 201, task.text
+        assert task.json()["reason"] == "find the crater"
+        place = (across(-20.0)[0], 48.3)
+        craters = [
+            make(
+                "crater",
+                20 + k,
+                lon=place[0],
+                lat=place[1],
+                nation=nation,
+                source_id=f"patrol-{k}",
+                observed_at="2026-03-02T08:00:00Z",
+                client_id=f"crater-{nation}",
+            )
+            for k, nation in enumerate(("US", "TR"))
+        ]
+        first = _ingested(agreed, craters[0])
+        update_verification(agreed)  # the crater makes an event of its own first
+        (own,) = [e for e in _fused(agreed) if e["kind"] == "fire" and e["time"].day == 2]
+
+        def outcome(observations: list[str], reason: str = "crater found") -> Any:
+            return c.post(f"/api/v1/events/{lead}/acts", headers=analyst,
+                          json={"act": "task_outcome", "reason": reason, "task_id": task.json()["id"],
+                                "found": True, "observations": observations})  # fmt: skip
+
+        unknown = outcome(["no-such-observation"])
+        assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "observations"
+        one = outcome([first])
+        assert one.status_code == 201, one.text
+        props = one.json()["event"]["properties"]
+        assert (props["kind"], props["level"], props["status"]) == ("fire", "reported", "reviewed")
+        assert _active(agreed, lead) == [(lead, "P1")]
+        with agreed.read() as conn:
+            closed = get_event(conn, own["id"], SYSTEM)
+        assert closed is not None and closed["status"] == "rejected" and lead in closed["status_reason"]
+        refused = c.post(
+            f"/api/v1/events/{lead}/acts", headers=analyst, json={"act": "confirm", "reason": "r"}
+        )
+        assert refused.status_code == 409
+        second = outcome([_ingested(agreed, craters[1])], "the Turkish patrol found it too")
+        assert second.json()["event"]["properties"]["level"] == "corroborated"
+        ok = c.post(f"/api/v1/events/{lead}/acts", headers=analyst,
+                    json={"act": "confirm", "reason": "two patrols found the crater"})  # fmt: skip
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["event"]["properties"]["level"] == "verified"
+
+
+def test_paging_through_the_queue_returns_every_item_once(agreed: Database, tmp_path: Path) -> None:
+    """Breaches, then leads; a page of one at a time crosses from the one to the other."""
+    claims = [
+        make(
+            "allegation",
+            k,
+            lon=across(-20.0 - 5 * k)[0],
+            lat=48.3,
+            nation="UA",
+            observed_at=f"2026-03-01T1{k}:00:00Z",
+            client_id=f"claim-{k}",
+        )
+        for k in range(3)
+    ]
+    ingest_with_retry(agreed, [*_barrage(1), *_barrage(2, "2026-03-01T05:40:00Z"), *claims])
+    update_verification(agreed)
+    app = create_app(Settings(data_dir=tmp_path, database_url=agreed.url), agreed)
+    analyst = {"Authorization": f"Bearer {make_principal(agreed, 'api-ana', Role.ANALYST)}"}
+    with TestClient(app, raise_server_exceptions=False) as c:
+        whole = c.get("/api/v1/review-queue", headers=analyst).json()["features"]
+        assert [f["properties"]["lead"] for f in whole] == [False, False, True, True, True]
+        seen, url = [], "/api/v1/review-queue?limit=1"
+        while url:
+            page = c.get(url, headers=analyst).json()
+            seen += [f["id"] for f in page["features"]]
+            url = page["links"]["next"]
+        assert seen == [f["id"] for f in whole] and len(set(seen)) == 5

@@ -86,7 +86,8 @@ def queue(
     for r in rows:
         probs = orjson.loads(r["attribution"]) if r["attribution"] else None
         att = ", ".join(f"{k} {v:.2f}" for k, v in sorted(probs.items())) if probs else "undetermined"
-        t.add_row(r["id"], r["kind"], f"{r['time']:%m-%d %H:%M}", r["level"], f"{r['severity']:.1f}", att)
+        kind = f"{r['kind']} (lead)" if r["lead"] else r["kind"]
+        t.add_row(r["id"], kind, f"{r['time']:%m-%d %H:%M}", r["level"], f"{r['severity'] or 0:.1f}", att)
     console.print(t)
 
 
@@ -100,14 +101,15 @@ def act(
         ),
     ],
     analyst: Annotated[str, typer.Option(help="the analyst account the act is recorded under")],
-    reason: Annotated[str, typer.Option(help="why (required but for confirm and task)")] = "",
+    reason: Annotated[str, typer.Option(help="why (required; a task's instructions stand for it)")] = "",
     lon: Annotated[float | None, typer.Option(help="relocate, split: longitude")] = None,
     lat: Annotated[float | None, typer.Option(help="relocate, split: latitude")] = None,
     party: Annotated[list[str] | None, typer.Option(help="reattribute: PARTY=PROBABILITY, repeated")] = None,
     undetermined: Annotated[bool, typer.Option(help="reattribute: no party can be named")] = False,
     event: Annotated[list[str] | None, typer.Option(help="merge: an event to fold in, repeated")] = None,
     observation: Annotated[
-        list[str] | None, typer.Option(help="split: a report to move out, repeated")
+        list[str] | None,
+        typer.Option(help="split: a report to move out; task_outcome: a patrol's report to join; repeated"),
     ] = None,
     part: Annotated[
         list[str] | None, typer.Option(help="split: a located blast to move out, repeated")

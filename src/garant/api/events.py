@@ -175,7 +175,9 @@ class ActIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     act: str = Field(description=f"one of {', '.join(ACTS)}")
-    reason: str = Field(default="", max_length=10_000, description="why (required but for confirm and task)")
+    reason: str = Field(
+        default="", max_length=10_000, description="why (required; a task's instructions stand for it)"
+    )
     lon: float | None = Field(default=None, description="relocate, split: the new place")
     lat: float | None = None
     semi_major_m: float | None = None
@@ -186,7 +188,11 @@ class ActIn(BaseModel):
     )
     undetermined: bool = False
     events: list[str] = Field(default_factory=list, max_length=1000, description="merge: events folded in")
-    observations: list[str] = Field(default_factory=list, max_length=10_000, description="split: reports")
+    observations: list[str] = Field(
+        default_factory=list,
+        max_length=10_000,
+        description="split: reports to move out; task_outcome: the patrol's reports, which join the event",
+    )
     parts: list[str] = Field(default_factory=list, max_length=10_000, description="split: located blasts")
     assigned_to: str | None = Field(default=None, max_length=200, description="task: who checks")
     instructions: str | None = Field(default=None, max_length=10_000)

@@ -1,7 +1,9 @@
 """The verified bulletin's other views: the analysts' review queue, violations, the figures.
 
-- `GET /api/v1/review-queue`: fused events awaiting an analyst (status preliminary) that breach
-  a provision, most severe first (casualties, heavy weapons, size of the fire);
+- `GET /api/v1/review-queue`: fused events no analyst has confirmed or rejected (status
+  preliminary or reviewed) that breach a provision, most severe first (casualties, heavy
+  weapons, size of the fire), then the leads (events resting on allegations alone, `lead`
+  true), to be tasked;
 - `GET /api/v1/violations`: one GeoJSON Feature per violation (provision, agreement version,
   attributed party with its probability, verification level), filtered and paginated;
 - `GET /api/v1/stats`: daily and rolling counts of verified violations (incidents and violation
@@ -39,7 +41,7 @@ from garant.store import verified as vstore
 router = APIRouter(prefix="/api/v1", tags=["verification"])
 
 
-@router.get("/review-queue", summary="Events awaiting review, most severe first (GeoJSON)")
+@router.get("/review-queue", summary="Events awaiting review, most severe first, then leads (GeoJSON)")
 def review_queue(
     request: Request,
     who: Annotated[Principal, Depends(require(Permission.REVIEW_EVENTS))],
@@ -47,20 +49,23 @@ def review_queue(
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    after = unpack_cursor(cursor, float, int) if cursor else None
+    after = unpack_cursor(cursor, int, float, int) if cursor else None
     with state.db.read() as conn:
         rows = vstore.review_queue(conn, who, limit + 1, after)
     more, rows = len(rows) > limit, rows[:limit]
     next_url = None
     if more:
-        next_url = str(
-            request.url.include_query_params(cursor=pack_cursor([rows[-1]["severity"], rows[-1]["seq"]]))
-        )
+        last = rows[-1]
+        key = [last["tier"], last["severity"] or 0.0, last["seq"]]
+        next_url = str(request.url.include_query_params(cursor=pack_cursor(key)))
     if rows:
         audit(state, request, who, "read_events", "ok", {"ids": [r["id"] for r in rows]})
+    features = [event_feature(r) for r in rows]
+    for f, r in zip(features, rows, strict=True):
+        f["properties"]["lead"] = r["lead"]
     body = {
         "type": "FeatureCollection",
-        "features": [event_feature(r) for r in rows],
+        "features": features,
         "numberReturned": len(rows),
         "links": {"next": next_url},
     }

@@ -18,7 +18,20 @@ from typing import Any
 
 import numpy as np
 import orjson
-from sqlalchemy import Connection, and_, delete, exists, insert, literal_column, not_, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    not_,
+    or_,
+    select,
+    update,
+)
 
 from garant.domain.access import Principal
 from garant.store.events import visible_events
@@ -83,6 +96,31 @@ def detections_by_id(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any
     return out
 
 
+def reports_by_id(conn: Connection, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The observations with these ids (any kind), as accepted, with their `id`, in intake order:
+    the members of one event, to judge it again."""
+    out = []
+    for k in range(0, len(ids), _CHUNK):
+        q = (
+            select(observations.c.id, observations.c.payload)
+            .where(observations.c.id.in_(ids[k : k + _CHUNK]))
+            .order_by(observations.c.seq)
+        )
+        out += [_with_id(r.id, r.payload) for r in conn.execute(q)]
+    return out
+
+
+def blasts_by_id(conn: Connection, ids: Sequence[str]) -> AcousticEvents:
+    """The located blasts (acoustic events) with these ids, in time order."""
+    wanted = list(ids)
+    rows: list[Any] = []
+    for k in range(0, len(wanted), _CHUNK):
+        rows += conn.execute(
+            select(events).where(events.c.id.in_(wanted[k : k + _CHUNK]), events.c.kind == "acoustic")
+        ).all()
+    return _blasts(sorted(rows, key=lambda r: (r.time, r.seq)))
+
+
 def _with_id(obs_id: str, payload: str | bytes) -> dict[str, Any]:
     out: dict[str, Any] = orjson.loads(payload)
     out["id"] = obs_id
@@ -110,6 +148,10 @@ def blasts_in(conn: Connection, start: datetime, end: datetime) -> AcousticEvent
         )
         .order_by(events.c.time, events.c.seq)
     ).all()
+    return _blasts(rows)
+
+
+def _blasts(rows: Sequence[Any]) -> AcousticEvents:
     if not rows:
         return AcousticEvents.empty()
     return AcousticEvents(
@@ -303,22 +345,34 @@ def acts_of(
 # --- reads for people ----------------------------------------------------------------------------
 
 
+QUEUE_STATUSES = ("preliminary", "reviewed")  # no analyst has confirmed or rejected them yet
+
+
+def queue_tier() -> Any:
+    """0 for an event that breaches a provision, 1 for a lead (an event resting on allegations
+    alone: it breaches nothing until a check finds something, and is listed after)."""
+    return case((events.c.kind == "allegation", 1), else_=0)
+
+
 def review_queue(
-    conn: Connection, viewer: Principal, limit: int, after: tuple[float, int] | None
+    conn: Connection, viewer: Principal, limit: int, after: tuple[int, float, int] | None
 ) -> list[dict[str, Any]]:
-    """Fused events no analyst has decided on (status preliminary) that breach something, most
-    severe first; `after` is the (severity, seq) of the last row of the previous page."""
+    """Fused events no analyst has confirmed or rejected (status preliminary, or reviewed: moved,
+    merged, split) that breach something, most severe first, then the leads; `after` is the
+    (tier, severity, seq) of the last row of the previous page. Each row has `lead`."""
+    tier = queue_tier()
+    sev = func.coalesce(events.c.severity, 0.0)
     conds: list[Any] = [
         events.c.kind.in_(FUSED_KINDS),
-        events.c.status == "preliminary",
-        events.c.severity > 0,
+        events.c.status.in_(QUEUE_STATUSES),
+        or_(sev > 0, events.c.kind == "allegation"),
         visible_events(viewer),
     ]
     if after is not None:
-        sev, seq = after
-        conds.append(or_(events.c.severity < sev, and_(events.c.severity == sev, events.c.seq > seq)))
-    q = select(events).where(*conds).order_by(events.c.severity.desc(), events.c.seq).limit(limit)
-    return [dict(r._mapping) for r in conn.execute(q)]
+        t, s, seq = after
+        conds.append(or_(tier > t, and_(tier == t, or_(sev < s, and_(sev == s, events.c.seq > seq)))))
+    q = select(events, tier.label("tier")).where(*conds).order_by(tier, sev.desc(), events.c.seq).limit(limit)
+    return [{**r._mapping, "lead": r.tier == 1} for r in conn.execute(q)]
 
 
 @dataclass(frozen=True)
