@@ -247,6 +247,35 @@ def test_sighting_bearings_and_crater_azimuths_are_unbiased(physics_run: Path) -
     assert np.percentile(np.abs(crater_err), 50) < 15
 
 
+def test_reports_at_the_impacts_give_the_incidents_dead_and_injured(physics_run: Path) -> None:
+    """A crater team (or a post that saw the impacts from close by) counts an incident's
+    casualties 7 times in 10, every report of one incident the same figures, the truth's; reports
+    of incidents without casualties, and posts far off, give none."""
+    incidents = {r["event_id"]: r for r in _rows(physics_run / "truth" / "incidents.csv")}
+    truth_of = {r["observation_id"]: r["event_id"] for r in _rows(physics_run / "truth" / "observations.csv")}
+    crater_counts = []  # whether each crater of an incident with casualties counted them
+    for line in (physics_run / "observations.jsonl").read_text().splitlines():
+        o = orjson.loads(line)
+        if o["kind"] not in ("sighting", "crater"):
+            continue
+        inc = incidents[truth_of[o["client_id"]]]
+        casualties, killed = int(inc["casualties"]), int(inc["killed"])
+        if "killed" in o:
+            assert (o["killed"], o["injured"]) == (killed, casualties - killed) and casualties > 0
+        if o["kind"] == "sighting" and "killed" in o:
+            assert o["sighting_type"] == "impact"
+            _, _, d = GEOD.inv(o["lon"], o["lat"], float(inc["lon"]), float(inc["lat"]))
+            assert d < 1_500.0  # 1 km from the impacts, which spread around their centre
+        if o["kind"] == "crater" and casualties:
+            crater_counts.append("killed" in o)
+    n = len(crater_counts)
+    assert n > 30 and abs(np.mean(crater_counts) - 0.7) < 4 * math.sqrt(0.21 / n)
+    hurt = [(int(r["casualties"]), int(r["killed"])) for r in incidents.values() if int(r["casualties"])]
+    assert all(0 <= k <= c for c, k in hurt)
+    total = sum(c for c, _ in hurt)
+    assert abs(sum(k for _, k in hurt) / total - 0.3) < 4 * math.sqrt(0.21 / total)
+
+
 def test_truth_provisions_follow_the_agreement(physics_run: Path) -> None:
     agreement = parse_agreement_text(demo_files()[0].read_text())
     geo = Geography.from_agreement(agreement)

@@ -59,6 +59,7 @@ class Incident:
     rounds: int = 0
     count: int = 0
     casualties: int = 0
+    killed: int = 0  # of `casualties`; the others injured
     detail: str = ""
     victim: str = ""
     provisions: list[str] = field(default_factory=list)
@@ -205,8 +206,18 @@ class EventGenerator:
             self._advance(rng, regime, lo, hi, frac, incidents)
             self._movements(index, r_index, regime, lo, hi, frac, incidents)
         rounds = _concat_rounds(round_parts)
+        self._killed(index, incidents)
         self.classifier.classify(incidents)
         return Window(start, end, incidents, rounds, self._blasts(incidents, rounds))
+
+    def _killed(self, index: int, incidents: list[Incident]) -> None:
+        """Which casualties died, per incident, so every report of it gives the same figures; on a
+        stream of its own, so the incidents drawn for a seed are those drawn before it existed."""
+        rng = np.random.default_rng([self.scenario.seed, index, 0, 12])
+        for inc in incidents:
+            if inc.casualties:
+                share = self.scenario.weapon(inc.weapon_class).killed_share
+                inc.killed = int(rng.binomial(inc.casualties, share))
 
     def _party_draw(self, rng: np.random.Generator, regime: Regime, n: int) -> IntArray:
         if regime.kind == "armed_attack":

@@ -178,6 +178,19 @@ class Observer:
         )
         return obs
 
+    def _casualties(self, inc: Incident, obs: dict[str, object]) -> None:
+        """A report made at the impacts gives the incident's dead and injured, now and then (every
+        report of one incident the same figures); drawn on a stream of the report's own, so the
+        other draws of a seed stay as they were."""
+        if not inc.casualties:
+            return
+        key = int.from_bytes(hashlib.sha256(str(obs["client_id"]).encode()).digest()[:8])
+        if (
+            np.random.default_rng([self.s.seed, key, 0, 14]).random()
+            < self.s.patrols.casualty_report_probability
+        ):
+            obs.update(killed=inc.killed, injured=inc.casualties - inc.killed)
+
     def _confuse(self, rng: np.random.Generator, code: str, p: float) -> str:
         if not code or rng.random() >= p:
             return code
@@ -438,6 +451,8 @@ class Observer:
                         distance_band={"min_m": DISTANCE_BANDS_M[band], "max_m": DISTANCE_BANDS_M[band + 1]},
                         weapon_class=self._confuse(rng, inc.weapon_class, po.weapon_confusion),
                     )
+                    if part == "impact" and dist[j] <= self.s.patrols.casualty_sight_km * 1000.0:
+                        self._casualties(inc, obs)
                     out.add(t_seen, obs, inc.id)
 
     def _radar(self, window: Window, rng: np.random.Generator, out: Batch) -> None:
@@ -577,6 +592,7 @@ class Observer:
                         calibre_mm=round(phys.calibre_mm * rng.uniform(0.9, 1.1), 0),
                         weapon_class=self._confuse(rng, inc.weapon_class, 0.2),
                     )
+                    self._casualties(inc, obs)
                     out.add(start, obs, inc.id)
                 break
             if not found:

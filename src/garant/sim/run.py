@@ -240,6 +240,7 @@ INCIDENT_COLUMNS = [
     "provisions",
     "status",
     "regime",
+    "killed",  # of `casualties`; last, so readers by position keep working
 ]
 BLAST_COLUMNS = ["event_id", "incident_id", "blast_type", "time", "lon", "lat"]
 
@@ -285,6 +286,7 @@ def _write_truth(f: _Files, window: Window) -> None:
                 ";".join(i.provisions),
                 "verified",
                 i.regime,
+                i.killed,
             ]
             for k, i in enumerate(incs)
         )

@@ -108,6 +108,10 @@ class Patrols(_Strict):
     crater_probability: Probability = 0.6
     crater_max_age_hours: Positive = 48.0
     crater_azimuth_sigma_deg: Positive = 10.0
+    # a crater team, or a post or patrol that saw the impacts from this close, counts the dead
+    # and injured of a fire that had casualties with this probability
+    casualty_report_probability: Probability = 0.7
+    casualty_sight_km: Positive = 1.0
     presence_probability: Probability = 0.7
     position_sigma_m: NonNegative = 50.0
 
@@ -182,6 +186,9 @@ class WeaponPhysics(_Strict):
     launch_loudness: NonNegative = 0.8
     impact_loudness: NonNegative = 1.0
     casualties_mean: NonNegative = 0.05
+    killed_share: Probability = Field(
+        default=0.3, description="each casualty is killed with this probability"
+    )
     craters: bool = True
     max_range_km: Positive | None = Field(default=None, description="default: the agreement's")
 
