@@ -210,6 +210,30 @@ def pipeline_run(
     )
 
 
+@pipeline_app.command("export")
+def pipeline_export(
+    out: Annotated[Path, typer.Option(help="folder for events.csv, assignments.csv, violations.csv")],
+    user: Annotated[str, typer.Option(help="the account whose view this is (what it may read)")],
+    client_ids: Annotated[
+        bool,
+        typer.Option(help="name observations by their senders' client ids (as a simulator's truth does)"),
+    ] = False,
+    rejected: Annotated[bool, typer.Option(help="include rejected and merged-away events")] = False,
+) -> None:
+    """The verified bulletin in the store, in the files `garant verify` writes: for `garant eval`,
+    for comparing the server's bulletin with a run on files, for spreadsheets. Read under `--user`
+    through the need-to-know filter, like the API."""
+    from garant.cli_review import _db, reader
+    from garant.services.bulletin_export import export_bulletin
+
+    db = _db()
+    done = export_bulletin(db, out, reader(db, user), client_ids=client_ids, include_rejected=rejected)
+    console.print(
+        f"{done.events} events, {done.assignments} observations assigned, {done.violations} violations "
+        f"-> {out / 'events.csv'}, {out / 'assignments.csv'}, {out / 'violations.csv'}"
+    )
+
+
 @pipeline_app.command("follow")
 def pipeline_follow(
     interval: Annotated[

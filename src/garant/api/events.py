@@ -36,6 +36,7 @@ from garant.api.problems import Problem, json_body, pointer, validation_problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
 from garant.services import review
+from garant.services.bulletin_export import placed_at
 from garant.services.review import ACTS, ReviewAct
 from garant.store import events as ev_store
 from garant.store import verified as vstore
@@ -99,15 +100,9 @@ def _fused_properties(row: dict[str, Any]) -> dict[str, Any]:
             "lat": round(row["origin_lat"], 6),
             "uncertainty": _ellipse(row, "origin_"),
         }
-    # fire that nobody saw land is placed where it was fired from (the pipeline writes the same
-    # place to both), until an analyst relocates it
-    placed_at = None
-    if row["kind"] == "fire":
-        at_origin = origin is not None and (row["lon"], row["lat"]) == (row["origin_lon"], row["origin_lat"])
-        placed_at = "origin" if at_origin else "impact"
     return {
         "end_time": _iso(row["end_time"]) if row["end_time"] else None,
-        "placed_at": placed_at,
+        "placed_at": placed_at(row),
         "origin": origin,
         "attribution": orjson.loads(row["attribution"]) if row["attribution"] else None,
         "status_reason": row["status_reason"],

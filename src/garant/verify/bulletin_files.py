@@ -41,6 +41,27 @@ def _num(v: float, fmt: str = ".6f") -> str:
     return "" if not math.isfinite(v) else format(v, fmt)
 
 
+def event_columns(parties: tuple[str, ...]) -> list[str]:
+    """The columns of a bulletin's `events.csv`, the same from `garant verify` and from the store."""
+    return [
+        "event_id", "kind", "time", "lon", "lat", "semi_major_m", "semi_minor_m", "azimuth_deg",
+        "origin_lon", "origin_lat", "placed_at", *[f"p_{p}" for p in parties], "provisions", "status",
+        "technical", "severity", "weapon_class", "rounds", "n_observations", "agreement",
+        "killed", "injured",
+    ]  # fmt: skip
+
+
+VIOLATION_COLUMNS = [
+    "event_id",
+    "provision",
+    "probability",
+    "party",
+    "party_probability",
+    "level",
+    "agreement",
+]
+
+
 def write_bulletin(
     out: Path, events: list[VerifiedEvent], parties: tuple[str, ...], prefix: str = "ve"
 ) -> list[str]:
@@ -51,14 +72,7 @@ def write_bulletin(
     times = iso_times(np.array([e.t_start for e in events]), "ms") if events else []
     with (out / "events.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            [
-                "event_id", "kind", "time", "lon", "lat", "semi_major_m", "semi_minor_m", "azimuth_deg",
-                "origin_lon", "origin_lat", "placed_at", *[f"p_{p}" for p in parties], "provisions", "status",
-                "technical", "severity", "weapon_class", "rounds", "n_observations", "agreement",
-                "killed", "injured",
-            ]
-        )  # fmt: skip
+        w.writerow(event_columns(parties))
         for eid, t, e in zip(ids, times, events, strict=True):
             probs = e.attribution.probs
             w.writerow(
@@ -80,9 +94,7 @@ def write_bulletin(
                 w.writerow([oid, eid])
     with (out / "violations.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(
-            ["event_id", "provision", "probability", "party", "party_probability", "level", "agreement"]
-        )
+        w.writerow(VIOLATION_COLUMNS)
         for eid, e in zip(ids, events, strict=True):
             probs = e.attribution.probs
             top, p_top = top_party(probs)
