@@ -23,8 +23,10 @@ from garant.evaluation.tables import read_events
 from garant.services.agreements import read_agreement
 from garant.sim.run import run_scenario
 from garant.sim.scenario import load_scenario
+from garant.verify.acoustic import AssociationParams, Events, IncrementalAssociator, Network, associate
 from garant.verify.bulletin_files import write_bulletin
 from garant.verify.evidence import AcousticEvents, Ray, neighbouring_bands
+from garant.verify.files import read_detections, read_stations
 from garant.verify.pipeline import VerifiedEvent, run_pipeline
 from tests.factories import make
 from tests.verify_factories import FIRED_AT, GEOD, across, blasts, iso, radar, sighting, terms
@@ -320,6 +322,30 @@ def test_the_pipeline_on_a_flare_up_attributes_and_classifies_as_the_truth_says(
         violations = list(csv.DictReader(fh))
     assert {v["agreement"] for v in violations} == {read_agreement("demo").key}
     assert all(0.5 <= float(v["probability"]) <= 1.0 for v in violations)
+
+
+def test_the_servers_engine_fed_a_flare_up_at_once_makes_the_batch_engines_events(flare: Path) -> None:
+    """The server's bulletin from empty (`garant pipeline run` after an offline load) is made by
+    the incremental engine: over what it is fed it runs the batch engine's passes, competition
+    rounds included, so the bulletin is the one `garant associate` makes, event for event."""
+    stations = read_stations(flare / "stations.csv")
+    det = read_detections(flare / "detections.csv", stations)
+    net = Network.from_lonlat(stations.lon, stations.lat)
+    params = AssociationParams(speed_ms=337.3, timing_sigma_s=0.0224)
+    batch = associate(net, det.station, det.time_s, det.azimuth_deg, params)
+    engine = IncrementalAssociator(net, params)
+    engine.add(det.station, det.time_s, det.azimuth_deg)
+    _, served = engine.events()
+
+    def partition(found: Events) -> set[frozenset[int]]:
+        members: dict[int, set[int]] = {}
+        for i, e in enumerate(found.assignment.tolist()):
+            if e >= 0:
+                members.setdefault(e, set()).add(i)
+        return {frozenset(m) for m in members.values()}
+
+    assert len(batch) > 1_000
+    assert partition(served) == partition(batch)
 
 
 def test_the_pipeline_is_deterministic(flare: Path, tmp_path: Path) -> None:

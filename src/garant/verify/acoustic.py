@@ -210,41 +210,52 @@ def associate(
     azs = np.mod(az[order] + network.north[ss], 360.0)
     t_ref = float(ts[0]) if len(ts) else 0.0
     assigned = np.full(len(ts), -1, dtype=np.int64)
-    sigma_t = p.timing_sigma_s
-    rows = _seed_events(network, p, ts - t_ref, ss, azs, assigned, t_ref, 0)
-    for rnd in range(p.competition_rounds):
-        if rnd == p.competition_rounds - 1 and p.sweep_near_stations > 0:
-            wide = replace(p, near_stations=p.sweep_near_stations)
-            more = _seed_events(network, wide, ts - t_ref, ss, azs, assigned, t_ref, len(rows))
-            rows = np.concatenate([rows, more]) if len(more) else rows
-        rows = reassign_kernel(
-            ts - t_ref,
-            ss,
-            azs,
-            network.x,
-            network.y,
-            network.scale,
-            rows,
-            assigned,
-            p.speeds(),
-            t_ref,
-            p.max_range_m,
-            3.0 * sigma_t,
-            sigma_t,
-            math.radians(p.azimuth_sigma_deg),
-            p.min_stations,
-            p.max_chi2,
-        )
-    more = siblings(network, p, ts - t_ref, ss, azs, assigned, rows, np.flatnonzero(rows[:, EV_N] > 0), t_ref)
+    rows = _new_events(network, p, ts - t_ref, ss, azs, assigned, t_ref)
+    more = siblings(network, p, ts - t_ref, ss, azs, assigned, rows, np.arange(len(rows)), t_ref)
     rows = np.concatenate([rows, more]) if len(more) else rows
     live = rows[:, EV_N] > 0
-    renumber = np.cumsum(live) - 1
-    if len(rows):
+    if len(rows) and not live.all():
+        renumber = np.cumsum(live) - 1
         assigned = np.where(assigned >= 0, renumber[np.maximum(assigned, 0)], -1)
-    rows = rows[live]
+        rows = rows[live]
     assignment = np.full(len(t), -1, dtype=np.int64)
     assignment[order] = assigned
     return _events_from_rows(network, rows, assignment, t_ref)
+
+
+def _new_events(
+    network: Network,
+    p: AssociationParams,
+    t: FloatArray,
+    st: IntArray,
+    az: FloatArray,
+    assigned: IntArray,
+    t_ref: float,
+) -> FloatArray:
+    """Events among unassociated, time-sorted detections (`t` in seconds from `t_ref`): the
+    seed-by-seed pass, then `competition_rounds` rounds in which every detection goes to the
+    event that predicts it best (the last after a sweep with `sweep_near_stations`). Numbered
+    from 0 with no empty rows; `assigned` (all -1 on entry) is set in place. Both the batch
+    engine and the incremental one (over the stretch new detections touch) use it, so the
+    server's bulletin is made the way `garant associate` makes it."""
+    rows = _seed_events(network, p, t, st, az, assigned, t_ref, 0)
+    sigma_t = p.timing_sigma_s
+    for rnd in range(p.competition_rounds):
+        if rnd == p.competition_rounds - 1 and p.sweep_near_stations > 0:
+            wide = replace(p, near_stations=p.sweep_near_stations)
+            more = _seed_events(network, wide, t, st, az, assigned, t_ref, len(rows))
+            rows = np.concatenate([rows, more]) if len(more) else rows
+        rows = reassign_kernel(
+            t, st, az, network.x, network.y, network.scale, rows, assigned, p.speeds(), t_ref,
+            p.max_range_m, 3.0 * sigma_t, sigma_t, math.radians(p.azimuth_sigma_deg), p.min_stations,
+            p.max_chi2,
+        )  # fmt: skip
+    live = rows[:, EV_N] > 0
+    if len(rows) and not live.all():
+        renumber = np.cumsum(live) - 1
+        assigned[:] = np.where(assigned >= 0, renumber[np.maximum(assigned, 0)], -1)
+        rows = rows[live]
+    return rows
 
 
 def _seed_events(
@@ -518,9 +529,10 @@ class IncrementalAssociator:
         span = span[self._assigned[span] < 0]
         sub_assigned = np.full(len(span), -1, dtype=np.int64)
         first = len(self._rows)
-        rows = _seed_events(
-            self.network, p, self._t[span], self._st[span], self._az[span], sub_assigned, self._t_ref, first
+        rows = _new_events(
+            self.network, p, self._t[span], self._st[span], self._az[span], sub_assigned, self._t_ref
         )
+        sub_assigned[sub_assigned >= 0] += first
         rows = np.concatenate([self._rows, rows])
         # rounds of sources located in (or near) this stretch, as in `associate`
         if len(span):
