@@ -26,6 +26,7 @@ from garant.evaluation.score import EvalOptions, evaluate
 
 REGIMES = (("quiet-day", 2), ("flare-up", 3), ("armed-attack-day", 1))
 INCREMENT = 1_000
+SERVER_REGIMES = ("flare-up", "armed-attack-day")  # also built through the store, as the server does
 
 _CHILD = r"""
 import sys, time, orjson
@@ -133,6 +134,54 @@ print(orjson.dumps({"stored_observations": len(lines) - n, "new_observations": n
 """
 
 
+_INGEST = r"""
+import sys, time, orjson
+from pathlib import Path
+from garant.services.agreements import load_agreement_file
+from garant.services.bulk import ingest_file
+from garant.services.demo import demo_files
+from garant.store.db import migrate, open_database
+
+root = Path(sys.argv[1])
+db = open_database(f"sqlite:///{root / 'server.db'}")
+migrate(db)
+load_agreement_file(db, demo_files()[0])
+t0 = time.perf_counter()
+ingest_file(db, root / "observations.jsonl", "jsonl")
+print(orjson.dumps({"ingest_s": time.perf_counter() - t0}).decode())
+"""
+
+# the server's path: both bulletins built from empty out of the store, as `garant pipeline run`
+# does after an offline load, then exported (`garant pipeline export`) for `garant eval`
+_SERVER = r"""
+import sys, time, orjson
+from pathlib import Path
+from garant.domain.access import SYSTEM
+from garant.services.bulletin import update_acoustic
+from garant.services.bulletin_export import export_bulletin
+from garant.services.verification import update_verification
+from garant.store.db import open_database
+from garant.verify.acoustic import AssociationParams
+from garant.verify.bursts import BurstParams
+
+root = Path(sys.argv[1])
+meta = orjson.loads((root / "truth" / "meta.json").read_bytes())
+speed = 331.3 * (1 + meta["scenario"]["atmosphere"]["temperature_c"] / 273.15) ** 0.5
+ac = meta["scenario"]["acoustic"]
+sigma = (ac["timing_sigma_s"] ** 2 + ac["bias_sigma_s"] ** 2) ** 0.5
+db = open_database(f"sqlite:///{root / 'server.db'}")
+t0 = time.perf_counter()
+update_acoustic(db, AssociationParams(speed_ms=speed, timing_sigma_s=sigma))
+t1 = time.perf_counter()
+update_verification(db, bursts=BurstParams(speed_ms=speed, timing_sigma_s=sigma))
+t2 = time.perf_counter()
+hwm = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM"))
+export_bulletin(db, root / "server", SYSTEM, client_ids=True)
+print(orjson.dumps({"acoustic_s": t1 - t0, "verified_s": t2 - t1, "total_s": t2 - t0,
+                    "peak_rss_mb": int(hwm.split()[1]) / 1024}).decode())
+"""
+
+
 def _child(code: str, *args: str) -> str:
     out = subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, text=True)
     return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
@@ -149,34 +198,47 @@ def run() -> dict[str, Any]:
             _child(_SIM, name, tmp, str(seed))
             row = {k: _r(v) for k, v in orjson.loads(_child(_CHILD, tmp)).items()}
             root = Path(tmp)
-            rep = evaluate(
-                root, root / "bulletin" / "events.csv", root / "bulletin" / "assignments.csv", EvalOptions()
-            )
-            att = rep["attribution"]
-            leads = rep["classification"]["excluding_leads"]
-            row["quality"] = {
-                "scored": rep["true_events_scored"],
-                "precision": _r(rep["precision"]),
-                "recall": _r(rep["recall"]),
-                "f1": _r(rep["f1"]),
-                "location_median_m": _r(rep["location_error"]["median_m"]),
-                "ellipse_95_coverage": _r(rep["ellipse_95"]["coverage"]),
-                "attribution_accuracy_ge_2km": _r(att.get("accuracy_origin_ge_2km")),
-                "n_ge_2km": att.get("n_origin_ge_2km"),
-                "brier": _r(att.get("brier")),
-                "false_allegations_blamed": rep["false_allegations"].get("blamed"),
-                "false_allegations": rep["false_allegations"]["false_total"],
-                "f1_by_provision": {p: _r(v["f1"]) for p, v in rep["classification"]["by_provision"].items()},
-                "f1_by_provision_excluding_leads": {p: _r(v["f1"]) for p, v in leads["by_provision"].items()},
-                "incidents_revealed_by_allegations_alone": leads["incidents_excluded"],
-            }
+            row["quality"] = _quality(root, root / "bulletin")
             results[f"{name} (seed {seed})"] = row
             print(f"verify {name}: {row}", file=sys.stderr)
             if name == "flare-up":
                 inc = {k: _r(v) for k, v in orjson.loads(_child(_INCREMENTAL, tmp, str(INCREMENT))).items()}
                 results["incremental update (flare-up, last 1,000 observations)"] = inc
                 print(f"verify incremental: {inc}", file=sys.stderr)
+            if name in SERVER_REGIMES:
+                srv = {k: _r(v) for k, v in orjson.loads(_child(_INGEST, tmp)).items()}
+                srv |= {k: _r(v) for k, v in orjson.loads(_child(_SERVER, tmp)).items()}
+                srv["quality"] = _quality(root, root / "server")
+                results[f"{name} (seed {seed}) through the store, from empty"] = srv
+                print(f"verify {name} through the store: {srv}", file=sys.stderr)
     return results
+
+
+def _quality(root: Path, bulletin: Path) -> dict[str, Any]:
+    """`garant eval --level incident` of a bulletin's files, the figures the issue sets targets for."""
+    rep = evaluate(root, bulletin / "events.csv", bulletin / "assignments.csv", EvalOptions())
+    att = rep["attribution"]
+    leads = rep["classification"]["excluding_leads"]
+    return {
+        "scored": rep["true_events_scored"],
+        "precision": _r(rep["precision"]),
+        "recall": _r(rep["recall"]),
+        "f1": _r(rep["f1"]),
+        "location_median_m": _r(rep["location_error"]["median_m"]),
+        "ellipse_95_coverage": _r(rep["ellipse_95"]["coverage"]),
+        "attribution_accuracy_ge_2km": _r(att.get("accuracy_origin_ge_2km")),
+        "n_ge_2km": att.get("n_origin_ge_2km"),
+        "brier": _r(att.get("brier")),
+        "false_allegations_blamed": rep["false_allegations"].get("blamed"),
+        "false_allegations": rep["false_allegations"]["false_total"],
+        "f1_by_provision": {p: _r(v["f1"]) for p, v in rep["classification"]["by_provision"].items()},
+        "f1_by_provision_excluding_leads": {p: _r(v["f1"]) for p, v in leads["by_provision"].items()},
+        "incidents_revealed_by_allegations_alone": leads["incidents_excluded"],
+        # forecast bins of "this party fired": events, mean forecast, share that did (docs/simulation.md)
+        "reliability": [
+            [b["bin"], b["n"], _r(b["mean_forecast"]), _r(b["observed"])] for b in att.get("reliability", [])
+        ],
+    }
 
 
 if __name__ == "__main__":
