@@ -27,8 +27,9 @@ Fire, in four steps:
    information-weighted mean of two long, thin Gaussians). Allegations are grouped last, each
    joining the event its place and time fit best.
 
-Weapons seen in place (moving forces apart), flights and interference are grouped by kind,
-place and overlapping time; whose forces they are is what the reports that name a party agree
+Weapons seen in place (moving forces apart), flights and interference are grouped by kind and
+key, time, and place as near as both reports' stated uncertainties and the kind's spread allow
+(a chi-square gate, `_cluster_simple`); whose forces they are is what the reports that name a party agree
 on (`FusedEvent.forces_party`), and if they disagree, nobody's. Allegations never move an
 event's position, time or origin: they are leads, attached for the analysts and for tasking.
 """
@@ -46,9 +47,17 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from garant.verify._kernels import CHI2_95
 from garant.verify.acoustic import semi_major_95
 from garant.verify.bursts import Arc
-from garant.verify.evidence import AcousticEvents, Evidence, Ray, cov_from_ellipse95, cov_from_radius95
+from garant.verify.evidence import (
+    SIGMA_PER_95,
+    AcousticEvents,
+    Evidence,
+    Ray,
+    cov_from_ellipse95,
+    cov_from_radius95,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -73,6 +82,9 @@ UNPLACED_RADIUS_M = 10_000.0  # a report with no bearing: within earshot of the 
 MIN_ACOUSTIC_ONLY_BLASTS = 6  # fewer located blasts, with no other report, make no fire event
 STRAY_PLACE_M = 1_000.0  # a stray's ends located this well (95% semi-major) at most, to be confirmed
 CONFIRM_CHI2 = 5.99  # 95%: a stray is more often false than real, a report confirming it fits it well
+# 95%: weapons in place, forces moving, flights and interference of one kind, key and time are
+# one occurrence only if their places fit each other this well (the kind's spread included)
+SAME_KIND_CHI2 = CHI2_95**2
 
 
 @dataclass
@@ -168,20 +180,29 @@ def _space_time_groups(
     radius_m: float,
     gap_s: float,
     compatible: Callable[[IntArray], npt.NDArray[np.bool_]] | None = None,
+    reach: FloatArray | None = None,
 ) -> list[IntArray]:
     """Connected components of points within `radius_m` and `gap_s` of each other (scaled so one
     ball holds both), and, where given, `compatible` (which of the pairs, rows of two indices,
-    may be one thing)."""
+    may be one thing). `reach` (m, one per point) replaces `radius_m` in space where points
+    differ in how far a partner may lie: a pair is a candidate within the larger of its two,
+    so one vague point widens only its own search."""
     pts = np.column_stack([x, y, (t - (t.min() if len(t) else 0.0)) * (radius_m / gap_s)])
-    pairs = (
-        cKDTree(pts).query_pairs(radius_m * math.sqrt(2.0), output_type="ndarray")
-        if len(t)
-        else np.zeros((0, 2), dtype=np.int64)
-    )
+    if not len(t):
+        pairs = np.zeros((0, 2), dtype=np.int64)
+    elif reach is None:
+        pairs = cKDTree(pts).query_pairs(radius_m * math.sqrt(2.0), output_type="ndarray")
+    else:
+        # within the larger reach in space and gap_s in time: within its ball in the scaled 3-D
+        hits = cKDTree(pts).query_ball_point(pts, np.hypot(reach, radius_m))
+        a = np.repeat(np.arange(len(t), dtype=np.int64), [len(h) for h in hits])
+        b = np.concatenate([np.asarray(h, dtype=np.int64) for h in hits])
+        pairs = np.unique(np.column_stack([np.minimum(a, b), np.maximum(a, b)])[a != b], axis=0)
     if len(pairs):
         d = np.hypot(x[pairs[:, 0]] - x[pairs[:, 1]], y[pairs[:, 0]] - y[pairs[:, 1]])
         dt = np.abs(t[pairs[:, 0]] - t[pairs[:, 1]])
-        pairs = pairs[(d <= radius_m) & (dt <= gap_s)]
+        limit = radius_m if reach is None else np.maximum(reach[pairs[:, 0]], reach[pairs[:, 1]])
+        pairs = pairs[(d <= limit) & (dt <= gap_s)]
         if compatible is not None and len(pairs):
             pairs = pairs[compatible(pairs)]
     return _groups(_components(len(t), np.asarray(pairs, dtype=np.int64)))
@@ -844,10 +865,15 @@ def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list
 
 
 def _cluster_simple(
-    kind: str, items: list[Evidence], radius_m: float, gap_s: float, key: Callable[[Evidence], str]
+    kind: str, items: list[Evidence], spread_m: float, gap_s: float, key: Callable[[Evidence], str]
 ) -> list[FusedEvent]:
-    """Same kind, same key (weapon class, aircraft, interference type), near in place, windows
-    within `gap_s`."""
+    """Same kind, same key (weapon class, aircraft, interference type), windows opening within
+    `gap_s`, and places as near as both reports' uncertainties and the kind's spread allow: the
+    separation's chi-square on the two covariances plus a circle whose 95% radius is `spread_m`
+    at most `SAME_KIND_CHI2`. Two exact reports so link within `spread_m`, as every pair did
+    when only that radius counted; a report placed to 4 km now joins a precise one 3 km away,
+    and two reports placed to 50 m link no farther than the kind's spread allows."""
+    spread = np.eye(2) * (spread_m * SIGMA_PER_95) ** 2
     out = []
     by_key: dict[str, list[Evidence]] = {}
     for e in items:
@@ -856,7 +882,22 @@ def _cluster_simple(
         x = np.array([m.x for m in members])
         y = np.array([m.y for m in members])
         t = np.array([m.t0 for m in members])
-        for g in _space_time_groups(x, y, t, radius_m, gap_s):
+        cov = np.array([m.cov for m in members], dtype=np.float64).reshape(-1, 2, 2)
+        # the gate's chi-square is at least d² over the joint covariance's largest eigenvalue,
+        # at most spread² + both reports' largest: so no pair in the gate lies beyond the larger
+        # of the two reaches
+        widest = np.linalg.eigvalsh(cov)[:, -1] if len(cov) else np.zeros(0)
+        reach = np.sqrt(SAME_KIND_CHI2 * (spread[0, 0] + 2.0 * np.maximum(widest, 0.0)))
+
+        def fits(
+            pairs: IntArray, x: FloatArray = x, y: FloatArray = y, cov: FloatArray = cov
+        ) -> npt.NDArray[np.bool_]:
+            a, b = pairs[:, 0], pairs[:, 1]
+            d = np.column_stack([x[a] - x[b], y[a] - y[b]])
+            sol = np.linalg.solve(cov[a] + cov[b] + spread, d[:, :, None])[:, :, 0]
+            return np.asarray(np.einsum("ij,ij->i", d, sol) <= SAME_KIND_CHI2)
+
+        for g in _space_time_groups(x, y, t, spread_m, gap_s, fits, reach):
             ms = [members[i] for i in g.tolist()]
             gx, gy, gcov = fuse_gaussians((m.x, m.y, m.cov) for m in ms)
             origins = [m.origin for m in ms if m.origin is not None]
