@@ -50,8 +50,8 @@ def list_events(
     json_out: JsonOut = None,
 ) -> None:
     """Events of the bulletin, oldest first."""
-    from garant.api.events import event_feature
     from garant.cli_review import _db, reader
+    from garant.services.bulletin_views import event_feature
     from garant.store import events as ev_store
 
     db = _db()
@@ -95,8 +95,8 @@ def list_violations(
     json_out: JsonOut = None,
 ) -> None:
     """Violations (one per provision an event breaches), oldest first."""
-    from garant.api.verified import violation_feature
     from garant.cli_review import _db, reader
+    from garant.services.bulletin_views import violation_feature
     from garant.store import verified as vstore
 
     db = _db()

@@ -65,7 +65,7 @@ def queue(
     json_out: JsonOut = None,
 ) -> None:
     """Events awaiting review, most severe first, then leads (`--json`: a GeoJSON FeatureCollection)."""
-    from garant.api.events import event_feature
+    from garant.services.bulletin_views import event_feature
     from garant.store import verified as vstore
 
     db = _db()
@@ -156,7 +156,7 @@ def acts(
     json_out: JsonOut = None,
 ) -> None:
     """The review acts on one event, oldest first: who, when, what and why."""
-    from garant.api.events import act_json
+    from garant.services.bulletin_views import act_json
     from garant.store import events as ev_store
     from garant.store import verified as vstore
 

@@ -12,9 +12,8 @@ queue of events awaiting review is `/api/v1/review-queue`, the violations `/api/
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
@@ -36,85 +35,12 @@ from garant.api.problems import Problem, json_body, pointer, validation_problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
 from garant.services import review
-from garant.services.bulletin_export import placed_at
+from garant.services.bulletin_views import act_json, event_feature
 from garant.services.review import ACTS, ReviewAct
 from garant.store import events as ev_store
 from garant.store import verified as vstore
 
 router = APIRouter(prefix="/api/v1/events", tags=["events"])
-
-
-def _iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
-def event_feature(row: dict[str, Any]) -> dict[str, Any]:
-    props: dict[str, Any] = {
-        "id": row["id"],
-        "kind": row["kind"],
-        "time": _iso(row["time"]),
-        "evaluation_mode": row["evaluation_mode"],
-        "status": row["status"],
-        "uncertainty": {
-            "semi_major_m": round(row["semi_major_m"], 1),
-            "semi_minor_m": round(row["semi_minor_m"], 1),
-            "azimuth_deg": round(row["azimuth_deg"], 1),
-            "confidence": 0.95,
-        },
-        "n_observations": row["n_observations"],
-        "revision": row["revision"],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-    }
-    if row["kind"] == "acoustic":
-        props["rms_s"] = None if row["rms_s"] is None else round(row["rms_s"], 4)
-    else:
-        props.update(_fused_properties(row))
-    for name in ("observations", "parts"):
-        if name in row:
-            props[name] = row[name]
-    return {
-        "type": "Feature",
-        "id": row["id"],
-        "geometry": {"type": "Point", "coordinates": [round(row["lon"], 6), round(row["lat"], 6)]},
-        "properties": props,
-    }
-
-
-def _ellipse(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
-    if row[f"{prefix}semi_major_m"] is None:
-        return None
-    return {
-        "semi_major_m": round(row[f"{prefix}semi_major_m"], 1),
-        "semi_minor_m": round(row[f"{prefix}semi_minor_m"], 1),
-        "azimuth_deg": round(row[f"{prefix}azimuth_deg"], 1),
-        "confidence": 0.95,
-    }
-
-
-def _fused_properties(row: dict[str, Any]) -> dict[str, Any]:
-    origin = None
-    if row["origin_lon"] is not None:
-        origin = {
-            "lon": round(row["origin_lon"], 6),
-            "lat": round(row["origin_lat"], 6),
-            "uncertainty": _ellipse(row, "origin_"),
-        }
-    return {
-        "end_time": _iso(row["end_time"]) if row["end_time"] else None,
-        "placed_at": placed_at(row),
-        "origin": origin,
-        "attribution": orjson.loads(row["attribution"]) if row["attribution"] else None,
-        "status_reason": row["status_reason"],
-        "level": row["level"],
-        "technical": row["technical"],
-        "severity": row["severity"],
-        "weapon_class": row["weapon_class"],
-        "rounds": row["rounds"],
-        "casualties": row["casualties"],
-        "fatalities": row["fatalities"],
-        "agreement": row["agreement_key"],
-    }
 
 
 @router.get("", summary="List bulletin events as GeoJSON (filters, keyset pagination)")
@@ -193,19 +119,6 @@ class ActIn(BaseModel):
     instructions: str | None = Field(default=None, max_length=10_000)
     task_id: str | None = Field(default=None, max_length=64, description="task_outcome: the task act")
     found: bool | None = None
-
-
-def act_json(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "event_id": row["event_id"],
-        "act": row["act"],
-        "actor": row["actor"],
-        "actor_org": row["actor_org"],
-        "at": _iso(row["at"]),
-        "reason": row["reason"],
-        "payload": row["payload"] if isinstance(row["payload"], dict) else orjson.loads(row["payload"]),
-    }
 
 
 @router.post("/{event_id}/acts", status_code=201, summary="Review an event: one act, recorded and logged")

@@ -15,13 +15,12 @@ Every list passes the same need-to-know filter as the events.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from garant.api.auth import Reader, audit, require
-from garant.api.events import event_feature
 from garant.api.observations import (
     GEOJSON,
     _aware,
@@ -35,6 +34,7 @@ from garant.api.observations import (
 from garant.api.problems import Problem
 from garant.api.state import AppState, app_state
 from garant.domain.access import Permission, Principal
+from garant.services.bulletin_views import event_feature, violation_feature
 from garant.services.stats import PARTY_THRESHOLD, ROLLING_DAYS, ceasefire_figures
 from garant.store import verified as vstore
 
@@ -70,34 +70,6 @@ def review_queue(
         "links": {"next": next_url},
     }
     return _json(body, media_type=GEOJSON)
-
-
-def violation_feature(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "Feature",
-        "id": row["id"],
-        "geometry": {"type": "Point", "coordinates": [round(row["lon"], 6), round(row["lat"], 6)]},
-        "properties": {
-            "id": row["id"],
-            "event_id": row["event_id"],
-            "event_kind": row["kind"],
-            "time": row["time"].isoformat().replace("+00:00", "Z"),
-            "provision": row["provision_id"],
-            "agreement": row["agreement_key"],
-            "probability": row["probability"],
-            "party": row["party"],
-            "party_probability": row["party_probability"],
-            "level": row["level"],
-            "evaluation_mode": row["evaluation_mode"],
-            "status": row["status"],
-            "severity": {
-                "weapon_class": row["weapon_class"],
-                "rounds": row["rounds"],
-                "casualties": row["casualties"],
-                "fatalities": row["fatalities"],
-            },
-        },
-    }
 
 
 @router.get("/violations", summary="Violations as GeoJSON (filters, keyset pagination)")

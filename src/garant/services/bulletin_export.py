@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import select
 
 from garant.domain.access import Principal
+from garant.services.bulletin_views import placed_at
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
 from garant.store.events import visible_events
@@ -31,18 +32,6 @@ class Exported:
     events: int
     assignments: int
     violations: int
-
-
-def placed_at(row: Any) -> str | None:
-    """`origin` for fire nobody saw land, placed where it was fired from (the pipeline writes
-    the same place to both, until an analyst relocates it), `impact` for other fire."""
-    if row["kind"] != "fire":
-        return None
-    at_origin = row["origin_lon"] is not None and (row["lon"], row["lat"]) == (
-        row["origin_lon"],
-        row["origin_lat"],
-    )
-    return "origin" if at_origin else "impact"
 
 
 def _num(v: float | None, fmt: str = ".6f") -> str:
