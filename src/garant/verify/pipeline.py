@@ -136,11 +136,13 @@ def run_pipeline(
         classifier = Classifier(version, vgeo)
         heavy = frozenset(w.code for w in version.weapon_classes if w.heavy)
         for i, ev, attr in zip(rows, group, Attributor(vgeo).attribute(group), strict=True):
-            out[i] = _verified(ev, attr, classifier.classify(ev, attr), geo, acoustic, version.key, heavy)
+            out[i] = verified_event(
+                ev, attr, classifier.classify(ev, attr), geo, acoustic, version.key, heavy
+            )
     return [v for v in out if v is not None]
 
 
-def _verified(
+def verified_event(
     ev: FusedEvent,
     attr: Attribution,
     breaches: list[Breach],
@@ -149,6 +151,11 @@ def _verified(
     key: str,
     heavy: frozenset[str],
 ) -> VerifiedEvent:
+    """The bulletin's event from a fused event, its attribution and the provisions it breaches:
+    place and 95% ellipses (impact, or the origin where nobody saw the rounds land) back in
+    lon/lat, grade, severity, weapon class, casualties, and the ids of its reports and blasts.
+    Shared by the pipeline and by `garant.verify.rebuild`, so an analyst's rebuilt event has the
+    pipeline's shape. `heavy`: the agreement version's heavy weapon classes; `key`: its key."""
     x, y = (
         (ev.x, ev.y)
         if math.isfinite(ev.x)

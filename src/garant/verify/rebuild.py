@@ -30,7 +30,7 @@ from garant.verify.evidence import (
     from_observation,
 )
 from garant.verify.fusion import BARRAGE_SIGMA_M, FusedEvent, fuse, fuse_gaussians
-from garant.verify.pipeline import VerifiedEvent, _verified
+from garant.verify.pipeline import VerifiedEvent, verified_event
 
 Place = tuple[float, float, tuple[float, float, float] | None]  # lon, lat, 95% ellipse (m, m, deg)
 
@@ -68,7 +68,7 @@ def rebuild(
     (attr,) = Attributor(geo).attribute([ev])
     breaches = Classifier(agreement, geo).classify(ev, attr)
     heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
-    return _verified(ev, attr, breaches, geo, acoustic, agreement.key, heavy)
+    return verified_event(ev, attr, breaches, geo, acoustic, agreement.key, heavy)
 
 
 def _one(
