@@ -115,3 +115,42 @@ def test_a_precise_report_does_not_join_one_beyond_the_kinds_spread_and_both_unc
     middle = _report("weapon_presence", 3, _away(here, 1_500.0), 2_000.0)
     (ev,) = _run([a, b, middle])
     assert len(ev.observation_ids) == 3
+
+
+def test_a_site_seen_three_times_is_one_event_of_the_class_most_reports_name() -> None:
+    """Mortars 20 km behind the line (their zone is 15 km: lawful), seen twice; a third drone
+    names MLRS at the same place (whose zone, 35 km, they would breach). Observers mistake a
+    class for its neighbour: one site, one event, the class of the vote, and no P2. (Before,
+    each class made its own event: a false P2 of the one mistaken report.)"""
+    site = across(20.0)
+
+    def seen(i: int, weapon_class: str, hours: float) -> dict[str, Any]:
+        lon, lat = _away(site, 30.0 * i, azimuth=45.0 * i)
+        return make(
+            "weapon_presence",
+            i,
+            weapon_class=weapon_class,
+            count=5,
+            lon=lon,
+            lat=lat,
+            location_uncertainty_m=60,
+            source_id=f"uav-{i}",
+            observed_at=iso(FIRED_AT + 3600.0 * hours),
+        )
+
+    events = _run([seen(1, "mortar_lt_120", 0.0), seen(2, "mortar_lt_120", 0.5), seen(3, "mlrs", 8.0)])
+    assert len(events) == 1
+    (ev,) = events
+    assert ev.kind == "presence"
+    assert sorted(ev.observation_ids) == [f"test-weapon_presence-{i}" for i in (1, 2, 3)]
+    assert ev.weapon_class == "mortar_lt_120"
+    assert ev.breaches == []
+    # the same three with MLRS the vote: the site breaches MLRS's zone
+    events = _run([seen(1, "mlrs", 0.0), seen(2, "mlrs", 0.5), seen(3, "mortar_lt_120", 8.0)])
+    assert len(events) == 1 and events[0].weapon_class == "mlrs"
+    assert [b.provision_id for b in events[0].breaches] == ["P2"]
+    # one of each, in either order: the even vote goes to the class withdrawn farther, so the
+    # possible breach stands for the analysts to settle
+    for first, second in (("mortar_lt_120", "mlrs"), ("mlrs", "mortar_lt_120")):
+        (ev,) = _run([seen(1, first, 0.0), seen(2, second, 6.0)])
+        assert ev.weapon_class == "mlrs" and [b.provision_id for b in ev.breaches] == ["P2"]

@@ -29,6 +29,7 @@ from garant.domain.agreement import Agreement, AirspaceZone, ProvisionKind, With
 from garant.geo.engine import Geography
 from garant.verify.attribution import FORCES, Attribution
 from garant.verify.fusion import FusedEvent
+from garant.verify.weapons import WeaponRules
 
 FloatArray = npt.NDArray[np.float64]
 BREACH_PROBABILITY = 0.5
@@ -46,7 +47,7 @@ class Classifier:
         self.geo = geo
         self.zone_col = {z: i for i, z in enumerate(geo.zone_ids)}
         self.zones = {z.id: z for z in agreement.zones}
-        self.heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
+        self.weapons = WeaponRules.of(agreement)
 
     def _zone_shares(self, attribution: Attribution, ev: FusedEvent) -> FloatArray:
         """Share of the attribution's draws (else the origin) inside each zone, in `zone_ids` order:
@@ -64,7 +65,7 @@ class Classifier:
         substantive = any(m.kind != "allegation" for m in ev.members) or bool(ev.acoustic)
         if not substantive:
             return out
-        wclass = ev.weapon_class(self.heavy)
+        wclass = ev.weapon_class(self.weapons)
         shares: list[FloatArray] = []  # computed on the first question about a zone
 
         def in_zone(zone_id: str) -> float:
@@ -133,12 +134,12 @@ def _across(ev: FusedEvent, attribution: Attribution) -> float:
     return max(0.0, 1.0 - attribution.ground[party])
 
 
-def severity(ev: FusedEvent, heavy_classes: frozenset[str], breaches: list[Breach]) -> float:
+def severity(ev: FusedEvent, weapons: WeaponRules, breaches: list[Breach]) -> float:
     """Order of the review queue: casualties first (a death weighs more than an injury), then
     heavy weapons, then the size of the fire. One injury (30) outweighs heavy weapons with the
     size of any fire under 10^6 rounds breaching up to five provisions (10 + 13.8 + 5)."""
     if not breaches:
         return 0.0
-    heavy = 1.0 if (ev.weapon_class(heavy_classes) or "") in heavy_classes else 0.0
+    heavy = 1.0 if (ev.weapon_class(weapons) or "") in weapons.heavy else 0.0
     hurt = 100.0 * ev.killed() + 30.0 * ev.injured()
     return hurt + 10.0 * heavy + math.log1p(ev.rounds) + len(breaches)

@@ -28,10 +28,12 @@ Fire, in four steps:
    joining the event its place and time fit best.
 
 Weapons seen in place (moving forces apart), flights and interference are grouped by kind and
-key, time, and place as near as both reports' stated uncertainties and the kind's spread allow
-(a chi-square gate, `_cluster_simple`); whose forces they are is what the reports that name a party agree
-on (`FusedEvent.forces_party`), and if they disagree, nobody's. Allegations never move an
-event's position, time or origin: they are leads, attached for the analysts and for tasking.
+key (a flight's aircraft type, an interference's type; weapons in place by site alone, whatever
+class each report names), time, and place as near as both reports' stated uncertainties and
+the kind's spread allow (a chi-square gate, `_cluster_simple`); whose forces they are is what
+the reports that name a party agree on (`FusedEvent.forces_party`), and if they disagree,
+nobody's; their class is the reports' vote (`FusedEvent.weapon_class`). Allegations never move
+an event's position, time or origin: they are leads, attached for the analysts and for tasking.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from garant.verify.evidence import (
     cov_from_ellipse95,
     cov_from_radius95,
 )
+from garant.verify.weapons import WeaponRules
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -119,25 +122,28 @@ class FusedEvent:
         named.discard(None)
         return str(next(iter(named))) if len(named) == 1 else None
 
-    def weapon_class(self, heavy: frozenset[str] = frozenset()) -> str | None:
+    def weapon_class(self, rules: WeaponRules | None = None) -> str | None:
         """The reports' vote (a crater's counts twice). Where the fire is known only as heard or
         seen at an automatic weapon's cadence (a burst, `_automatic`), a heavy class is not
         believed: no gun of the withdrawal lists fires several rounds a second, and observers
         mistake one for another.
         A rocket launcher's ripple does, and is tracked by radar or heard launching and landing
         (a launch group paired with its impacts): with those, a burst is the ripple's sound and
-        the reports' heavy class stands. A few rifle shots located as blasts are neither."""
+        the reports' heavy class stands. A few rifle shots located as blasts are neither.
+        An even vote goes to the class withdrawn farther (`WeaponRules`)."""
+        rules = rules or WeaponRules()
         ripple = (self.launch_blasts > 0 and self.impact_blasts > 0) or any(
             m.kind == "radar_track" for m in self.members
         )
         automatic = not ripple and any(_automatic(m) for m in self.members)
         votes: Counter[str] = Counter()
         for m in self.members:
-            if m.weapon_class and m.kind != "allegation" and not (automatic and m.weapon_class in heavy):
+            believed = not (automatic and m.weapon_class in rules.heavy)
+            if m.weapon_class and m.kind != "allegation" and believed:
                 votes[m.weapon_class] += 2 if m.kind == "crater" else 1
         if not votes:
             return None  # an allegation's claim of a weapon does not classify
-        return votes.most_common(1)[0][0]
+        return max(votes, key=lambda c: (votes[c], rules.rank(c)))
 
     def killed(self) -> int:
         """The largest count any report gives: reports of one occurrence count the same dead,
@@ -284,12 +290,11 @@ def fuse(
             taken.update(rows)
             ev.acoustic += rows
     presence = by_kind.get("weapon_presence", [])
+    # one site, whatever class each report names: observers mistake a class for its neighbour,
+    # and a site seen ten times would otherwise make a second event (and a false P2) of the one
+    # report that did; the event's class is the reports' vote (`FusedEvent.weapon_class`)
     events += _cluster_simple(
-        "presence",
-        [e for e in presence if not e.extra.get("moving")],
-        1_000.0,
-        12 * 3600.0,
-        key=lambda e: e.weapon_class or "",
+        "presence", [e for e in presence if not e.extra.get("moving")], 1_000.0, 12 * 3600.0, key=lambda e: ""
     )
     events += _cluster_simple(
         "advance", [e for e in presence if e.extra.get("moving")], 2_000.0, 6 * 3600.0, key=lambda e: ""

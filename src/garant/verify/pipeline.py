@@ -26,6 +26,7 @@ from garant.verify.classify import Breach, Classifier, severity
 from garant.verify.evidence import AcousticEvents, Evidence, Projector, burst_evidence, from_observation
 from garant.verify.fusion import FusedEvent, fuse
 from garant.verify.grading import Grade, grade
+from garant.verify.weapons import WeaponRules
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -134,10 +135,9 @@ def run_pipeline(
         vgeo = geo if k == 0 else Geography.from_agreement(version, crs=geo.crs)
         group = [events[i] for i in rows]
         classifier = Classifier(version, vgeo)
-        heavy = frozenset(w.code for w in version.weapon_classes if w.heavy)
         for i, ev, attr in zip(rows, group, Attributor(vgeo).attribute(group), strict=True):
             out[i] = verified_event(
-                ev, attr, classifier.classify(ev, attr), geo, acoustic, version.key, heavy
+                ev, attr, classifier.classify(ev, attr), geo, acoustic, version.key, classifier.weapons
             )
     return [v for v in out if v is not None]
 
@@ -149,13 +149,13 @@ def verified_event(
     geo: Geography,
     acoustic: AcousticEvents,
     key: str,
-    heavy: frozenset[str],
+    weapons: WeaponRules,
 ) -> VerifiedEvent:
     """The bulletin's event from a fused event, its attribution and the provisions it breaches:
     place and 95% ellipses (impact, or the origin where nobody saw the rounds land) back in
     lon/lat, grade, severity, weapon class, casualties, and the ids of its reports and blasts.
     Shared by the pipeline and by `garant.verify.rebuild`, so an analyst's rebuilt event has the
-    pipeline's shape. `heavy`: the agreement version's heavy weapon classes; `key`: its key."""
+    pipeline's shape. `weapons`: the agreement version's rules on weapon classes; `key`: its key."""
     x, y = (
         (ev.x, ev.y)
         if math.isfinite(ev.x)
@@ -180,8 +180,8 @@ def verified_event(
         attribution=attr,
         breaches=breaches,
         grade=grade(ev),
-        severity=severity(ev, heavy, breaches),
-        weapon_class=ev.weapon_class(heavy),
+        severity=severity(ev, weapons, breaches),
+        weapon_class=ev.weapon_class(weapons),
         rounds=ev.rounds,
         casualties=ev.casualties(),
         killed=ev.killed(),

@@ -66,9 +66,9 @@ def rebuild(
             ev.cov = cov_from_ellipse95(*place[2])
         ev.placed_at_origin = False
     (attr,) = Attributor(geo).attribute([ev])
-    breaches = Classifier(agreement, geo).classify(ev, attr)
-    heavy = frozenset(w.code for w in agreement.weapon_classes if w.heavy)
-    return verified_event(ev, attr, breaches, geo, acoustic, agreement.key, heavy)
+    classifier = Classifier(agreement, geo)
+    breaches = classifier.classify(ev, attr)
+    return verified_event(ev, attr, breaches, geo, acoustic, agreement.key, classifier.weapons)
 
 
 def _one(
