@@ -212,12 +212,7 @@ def associate(
     assigned = np.full(len(ts), -1, dtype=np.int64)
     rows = _new_events(network, p, ts - t_ref, ss, azs, assigned, t_ref)
     more = siblings(network, p, ts - t_ref, ss, azs, assigned, rows, np.arange(len(rows)), t_ref)
-    rows = np.concatenate([rows, more]) if len(more) else rows
-    live = rows[:, EV_N] > 0
-    if len(rows) and not live.all():
-        renumber = np.cumsum(live) - 1
-        assigned = np.where(assigned >= 0, renumber[np.maximum(assigned, 0)], -1)
-        rows = rows[live]
+    rows = _drop_empty(np.concatenate([rows, more]) if len(more) else rows, assigned)
     assignment = np.full(len(t), -1, dtype=np.int64)
     assignment[order] = assigned
     return _events_from_rows(network, rows, assignment, t_ref)
@@ -250,6 +245,11 @@ def _new_events(
             p.max_range_m, 3.0 * sigma_t, sigma_t, math.radians(p.azimuth_sigma_deg), p.min_stations,
             p.max_chi2,
         )  # fmt: skip
+    return _drop_empty(rows, assigned)
+
+
+def _drop_empty(rows: FloatArray, assigned: IntArray) -> FloatArray:
+    """The events that kept detections, renumbered from 0; `assigned` renumbered in place."""
     live = rows[:, EV_N] > 0
     if len(rows) and not live.all():
         renumber = np.cumsum(live) - 1
