@@ -367,29 +367,10 @@ class EventGenerator:
             cls = rng.choice(len(classes), n)
             zone_m = np.array([self.withdrawal[classes[c]] * 1000.0 for c in cls])
             f = rng.uniform(0.2, 0.95, n) if violating else rng.uniform(1.15, 1.8, n)
-            _, lon, lat, ok = self._place(rng, self._sector(regime), side, zone_m * f, party)
-            t0 = np.sort(rng.uniform(lo, hi, n))
-            hours = rng.uniform(4.0, 24.0, n)
-            counts = rng.integers(1, 7, n)
-            dist = self.geo.signed_distance_m(lon, lat)
-            for k in np.flatnonzero(ok):
-                incidents.append(
-                    Incident(
-                        id=self._incident_id(),
-                        kind="presence",
-                        party=self.parties[party[k]],
-                        regime=regime.kind,
-                        t0=float(t0[k]),
-                        t1=float(t0[k] + hours[k] * 3600.0),
-                        lon=float(lon[k]),
-                        lat=float(lat[k]),
-                        origin_lon=float(lon[k]),
-                        origin_lat=float(lat[k]),
-                        weapon_class=classes[cls[k]],
-                        count=int(counts[k]),
-                        origin_line_distance_m=float(dist[k]),
-                    )
-                )
+            self._standing(
+                rng, regime, "presence", party, side, zone_m * f, (lo, hi), (4.0, 24.0), (1, 7),
+                [classes[c] for c in cls], incidents,
+            )  # fmt: skip
 
     def _air(
         self,
@@ -546,26 +527,50 @@ class EventGenerator:
         party = self._party_draw(rng, regime, n)
         side = np.array([self._side(self.parties[i]) for i in party])
         behind = rng.uniform(8_000.0, 35_000.0, n)
-        _, lon, lat, ok = self._place(rng, self._sector(regime), side, behind, party)
-        t0 = np.sort(rng.uniform(lo, hi, n))
-        hours = rng.uniform(1.0, 6.0, n)
-        counts = rng.integers(3, 21, n)
+        self._standing(
+            rng, regime, "movement", party, side, behind, (lo, hi), (1.0, 6.0), (3, 21),
+            [self.scenario.advance_weapon_class] * n, incidents,
+        )  # fmt: skip
+
+    def _standing(
+        self,
+        rng: np.random.Generator,
+        regime: Regime,
+        kind: str,
+        party: IntArray,
+        side: FloatArray,
+        from_line_m: FloatArray,
+        window: tuple[float, float],
+        hours: tuple[float, float],
+        counts: tuple[int, int],
+        weapon_classes: list[str],
+        incidents: list[Incident],
+    ) -> None:
+        """Incidents that stay at one place a while (weapons in place, columns behind the line):
+        placed `from_line_m` from the line on each party's side, starting within `window`,
+        lasting `hours`, `counts` weapons (both ranges half-open); in the draw order the seeds
+        were made with."""
+        n = len(party)
+        _, lon, lat, ok = self._place(rng, self._sector(regime), side, from_line_m, party)
+        t0 = np.sort(rng.uniform(window[0], window[1], n))
+        span_h = rng.uniform(hours[0], hours[1], n)
+        number = rng.integers(counts[0], counts[1], n)
         dist = self.geo.signed_distance_m(lon, lat)
         for k in np.flatnonzero(ok):
             incidents.append(
                 Incident(
                     id=self._incident_id(),
-                    kind="movement",
+                    kind=kind,
                     party=self.parties[party[k]],
                     regime=regime.kind,
                     t0=float(t0[k]),
-                    t1=float(t0[k] + hours[k] * 3600.0),
+                    t1=float(t0[k] + span_h[k] * 3600.0),
                     lon=float(lon[k]),
                     lat=float(lat[k]),
                     origin_lon=float(lon[k]),
                     origin_lat=float(lat[k]),
-                    weapon_class=self.scenario.advance_weapon_class,
-                    count=int(counts[k]),
+                    weapon_class=weapon_classes[k],
+                    count=int(number[k]),
                     origin_line_distance_m=float(dist[k]),
                 )
             )
