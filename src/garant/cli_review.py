@@ -33,27 +33,23 @@ def _db() -> Database:
 
 def reader(db: Database, username: str, option: str = "--user") -> Principal:
     """The named account's view (what it may read): the same need-to-know filter as the API."""
+    return _account(db, username, option, Permission.READ_OBSERVATIONS, "read the bulletin")
+
+
+def _analyst(db: Database, username: str) -> Principal:
+    return _account(db, username, "--analyst", Permission.REVIEW_EVENTS, "review events")
+
+
+def _account(db: Database, username: str, option: str, needs: Permission, to: str) -> Principal:
+    """The active account `username`, if it holds `needs`; else exit 2 naming `option`."""
     from garant.services.identity import principal_of
 
     who = principal_of(db, username)
     if who is None:
         typer.echo(f"{option}: no active user {username!r}", err=True)
         raise typer.Exit(2)
-    if not who.may(Permission.READ_OBSERVATIONS):
-        typer.echo(f"{option}: {username!r} ({who.role.value}) may not read the bulletin", err=True)
-        raise typer.Exit(2)
-    return who
-
-
-def _analyst(db: Database, username: str) -> Principal:
-    from garant.services.identity import principal_of
-
-    who = principal_of(db, username)
-    if who is None:
-        typer.echo(f"--analyst: no active user {username!r}", err=True)
-        raise typer.Exit(2)
-    if not who.may(Permission.REVIEW_EVENTS):
-        typer.echo(f"--analyst: {username!r} ({who.role.value}) may not review events", err=True)
+    if not who.may(needs):
+        typer.echo(f"{option}: {username!r} ({who.role.value}) may not {to}", err=True)
         raise typer.Exit(2)
     return who
 
