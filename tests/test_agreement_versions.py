@@ -88,6 +88,17 @@ def test_the_versions_in_force_over_a_stretch_of_time(amended: Database) -> None
     assert [a.version for a in late] == [2]
 
 
+def test_a_stretch_before_any_version_takes_the_highest_of_the_first_instant_once(db: Database) -> None:
+    """No version in force at the start: the earliest instant's highest version stands for it, and
+    a lower version of that same instant never comes after it."""
+    with db.write() as conn:
+        store_agreement(conn, _amended(6, AMENDED_AT))
+        store_agreement(conn, _amended(5, AMENDED_AT))
+        store_agreement(conn, _amended(7, AMENDED_AT + timedelta(days=1)))
+        versions = agreements_in_force(conn, AMENDED_AT - timedelta(days=1), AMENDED_AT + timedelta(days=2))
+    assert [a.version for a in versions] == [6, 7]
+
+
 def test_garant_verify_takes_the_versions_of_an_amended_agreement(tmp_path: Path) -> None:
     amended = tmp_path / "amended.yaml"
     amended.write_text(yaml.safe_dump(_amended(2, AMENDED_AT).model_dump(mode="json")))

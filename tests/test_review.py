@@ -589,3 +589,58 @@ def test_paging_through_the_queue_returns_every_item_once(agreed: Database, tmp_
             seen += [f["id"] for f in page["features"]]
             url = page["links"]["next"]
         assert seen == [f["id"] for f in whole] and len(set(seen)) == 5
+
+
+def test_members_that_make_no_event_are_refused_naming_the_field(agreed: Database) -> None:
+    """An act that leaves an event with a few arrivals of one sensor and nothing else (no burst
+    can be located from them, no blast, no report) is refused as a problem on `observations`,
+    not a server error: the engine says these members make no event."""
+    from datetime import UTC, datetime
+
+    from garant.services.review import _reassess
+
+    ids = [_ingested(agreed, make("acoustic_detection", i, client_id=f"lone-{i}")) for i in (1, 2)]
+    with agreed.read() as conn, pytest.raises(ReviewError) as err:
+        at = datetime(2026, 3, 1, 6, tzinfo=UTC)
+        _reassess(conn, {"time": at}, None, False, datetime.now(UTC), (ids, []))
+    assert (err.value.status, err.value.field) == (422, "observations")
+    assert "make no event" in err.value.reason
+
+
+def test_a_patrols_report_held_in_an_analysts_event_is_refused_naming_that_event(agreed: Database) -> None:
+    """A report already in an event an analyst holds does not move by a task's outcome: the
+    refusal says to merge instead, and names the holding event only to an analyst who may see
+    it (its US sighting is released to the US alone: a French analyst is told one is hidden)."""
+    first_barrage = _barrage(1)
+    first_barrage[0].update(releasability="sharing_group", rel_to=["US"])
+    ingest_with_retry(agreed, [*first_barrage, *_barrage(2, "2026-03-01T09:30:00Z")])
+    update_verification(agreed)
+    first, second = _fused(agreed)
+    ana = _analyst(agreed)  # US, of the mechanism
+    make_principal(agreed, "fr-ana", Role.ANALYST, nation="FR")
+    fr = principal_of(agreed, "fr-ana")
+    relocated = ReviewAct("relocate", reason="map read again", lon=first["lon"], lat=first["lat"])
+    apply(agreed, first["id"], relocated, ana)  # now an analyst's
+    with agreed.read() as conn:
+        held = get_event(conn, first["id"], SYSTEM)
+    assert held is not None
+    turkish = next(o for o in held["observations"] if _ingested_client(agreed, o) == "b1-tr")
+    for who, named in ((ana, True), (fr, False)):
+        task = apply(agreed, second["id"], ReviewAct("task", assigned_to="p-1", instructions="look"), who)
+        outcome = ReviewAct(
+            "task_outcome", reason="seen", task_id=task["id"], found=True, observations=[turkish]
+        )
+        with pytest.raises(ReviewError) as err:
+            apply(agreed, second["id"], outcome, who)
+        assert (err.value.status, err.value.field) == (409, "observations")
+        assert "merge" in err.value.reason
+        assert (first["id"] in err.value.reason) is named
+        assert ("1 you may not see" in err.value.reason) is not named
+
+
+def _ingested_client(db: Database, observation_id: str) -> str:
+    with db.read() as conn:
+        payload = conn.execute(
+            select(observations.c.payload).where(observations.c.id == observation_id)
+        ).scalar_one()
+    return str(orjson.loads(payload)["client_id"])

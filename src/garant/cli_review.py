@@ -116,6 +116,7 @@ def act(
     found: Annotated[bool | None, typer.Option("--found/--not-found", help="task_outcome")] = None,
 ) -> None:
     """One review act on an event: recorded, logged, and the event keeps its id."""
+    from garant.config import Settings
     from garant.services.review import ReviewAct, ReviewError, apply
 
     attribution = None
@@ -134,7 +135,7 @@ def act(
         instructions=instructions, task_id=task_id, found=found,
     )  # fmt: skip
     try:
-        done = apply(db, event_id, req, who)
+        done = apply(db, event_id, req, who, Settings.from_env().burst_params())
     except ReviewError as exc:
         typer.echo(f"{exc.field}: {exc.reason}", err=True)
         raise typer.Exit(2 if exc.status != 404 else 1) from exc

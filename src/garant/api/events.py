@@ -134,7 +134,9 @@ async def post_act(
     except ValidationError as exc:
         raise validation_problem(exc, "the review act is not valid") from exc
     try:
-        done = await run_in_threadpool(review.apply, state.db, event_id, ReviewAct(**body.model_dump()), who)
+        act = ReviewAct(**body.model_dump())
+        bursts = state.settings.burst_params()
+        done = await run_in_threadpool(review.apply, state.db, event_id, act, who, bursts)
     except review.ReviewError as exc:
         errors = [{"pointer": pointer([exc.field]), "field": exc.field, "reason": exc.reason}]
         raise Problem(

@@ -36,11 +36,12 @@ from garant.store import verified as vstore
 from garant.store.access import visible_ids
 from garant.store.agreements import current_agreement
 from garant.store.db import Database
-from garant.store.events import get_event
+from garant.store.events import get_event, visible_events
 from garant.store.schema import event_observations, events, observations
 from garant.transparency.leaves import review_act_leaf
 from garant.verify.attribution import top_party
-from garant.verify.rebuild import Place, rebuild
+from garant.verify.bursts import BurstParams
+from garant.verify.rebuild import NoEvent, Place, rebuild
 
 ACTS = ("confirm", "reject", "relocate", "reattribute", "annotate", "merge", "split", "task", "task_outcome")
 CHANGES_EVENT = frozenset({"confirm", "reject", "relocate", "reattribute", "merge", "split"})
@@ -138,8 +139,12 @@ def _validate(req: ReviewAct, parties: frozenset[str]) -> None:
         _need(len(set(req.observations)) <= 1000, 422, "observations", "at most 1,000 reports")
 
 
-def apply(db: Database, event_id: str, req: ReviewAct, actor: Principal) -> dict[str, Any]:
-    """Apply one act; returns the act as recorded (with `event` after it, and `new_event` for a split)."""
+def apply(
+    db: Database, event_id: str, req: ReviewAct, actor: Principal, bursts: BurstParams | None = None
+) -> dict[str, Any]:
+    """Apply one act; returns the act as recorded (with `event` after it, and `new_event` for a split).
+    `bursts`: the acoustic network's speed and timing, as the pipeline has them (the server's
+    settings), for bursts located again when an act judges an event anew."""
     now = datetime.now(UTC)
     act_id, new_event_id = new_ids(2)
     with db.write() as conn:
@@ -188,7 +193,7 @@ def apply(db: Database, event_id: str, req: ReviewAct, actor: Principal) -> dict
             payload = {"events": _merge(conn, event, req.events, actor, now)}
             assess = True
         elif req.act == "split":
-            payload = {"new_event": new_event_id, **_split(conn, event, req, new_event_id, relocated, now)}
+            payload = {"new_event": new_event_id, **_split(conn, event, req, new_event_id, now, bursts)}
             assess = True
         elif req.act == "task":
             payload = {"assigned_to": req.assigned_to, "instructions": req.instructions}
@@ -197,11 +202,11 @@ def apply(db: Database, event_id: str, req: ReviewAct, actor: Principal) -> dict
             _need(task is not None, 422, "task_id", f"no task {req.task_id!r} on this event")
             payload = {"task_id": req.task_id, "found": req.found}
             if joins:
-                payload["observations"] = _join(conn, event, req.observations, actor, now)
+                payload["observations"] = _join(conn, event, req.observations, actor, now, bursts)
                 assess = True
         if assess:
             place = _place({**event, **changes}) if relocated else None
-            row, breaches = _reassess(conn, {**event, **changes}, place, reattributed, now)
+            row, breaches = _reassess(conn, {**event, **changes}, place, reattributed, now, bursts=bursts)
             changes.update(row)
             vstore.set_violations(conn, event_id, breaches, iter(new_ids(len(breaches))), now)
             payload["assessment"] = _summary(row, breaches)
@@ -255,6 +260,7 @@ def _reassess(
     keep_attribution: bool,
     now: datetime,
     members: tuple[Sequence[str], Sequence[str]] | None = None,
+    bursts: BurstParams | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The event judged again from its members (or `members`) by the pipeline's own code: the
     columns to write and its breaches. An analyst's place (`place`) and attribution (when
@@ -263,13 +269,17 @@ def _reassess(
     agreement = current_agreement(conn, event["time"])
     if agreement is None:
         raise ReviewError(409, "act", "no agreement is loaded to judge the event against")
-    v = rebuild(
-        vstore.reports_by_id(conn, list(reports)),
-        vstore.blasts_by_id(conn, list(parts)),
-        agreement,
-        geography_for(agreement),
-        place,
-    )
+    try:
+        v = rebuild(
+            vstore.reports_by_id(conn, list(reports)),
+            vstore.blasts_by_id(conn, list(parts)),
+            agreement,
+            geography_for(agreement),
+            place,
+            bursts,
+        )
+    except NoEvent as e:
+        raise ReviewError(422, "observations", str(e)) from e
     row = _row(v, now)
     row["n_observations"] = len(reports) + len(parts)
     if place is not None or not math.isfinite(v.lon):
@@ -336,8 +346,8 @@ def _split(
     event: dict[str, Any],
     req: ReviewAct,
     new_id: str,
-    relocated: bool,
     now: datetime,
+    bursts: BurstParams | None,
 ) -> dict[str, Any]:
     """Move some members to a new manual event, judged from those alone (with its own breaches);
     the rest stay (the caller judges the event again)."""
@@ -371,7 +381,7 @@ def _split(
         status="reviewed",
         evaluation_mode="manual",
     )
-    row, breaches = _reassess(conn, copy, place, False, now, (moving_r, moving_p))
+    row, breaches = _reassess(conn, copy, place, False, now, (moving_r, moving_p), bursts)
     copy.update(row)
     if place is not None and place[2] is not None:
         copy.update(semi_major_m=place[2][0], semi_minor_m=place[2][1], azimuth_deg=place[2][2])
@@ -392,7 +402,12 @@ def _split(
 
 
 def _join(
-    conn: Connection, event: dict[str, Any], wanted: list[str], actor: Principal, now: datetime
+    conn: Connection,
+    event: dict[str, Any],
+    wanted: list[str],
+    actor: Principal,
+    now: datetime,
+    bursts: BurstParams | None,
 ) -> list[str]:
     """A patrol's reports join the event (the caller judges it again). They must be accepted
     observations the analyst may see, and not acoustic arrivals; an automatic event they were
@@ -414,7 +429,13 @@ def _join(
         .distinct()
     ).all()
     held = sorted(h.id for h in holders if h.evaluation_mode == "manual")
-    _need(not held, 409, "observations", f"already in events an analyst holds: {held}; merge them instead")
+    if held:  # name only the events this analyst may see
+        shown = set(
+            conn.execute(select(events.c.id).where(events.c.id.in_(held), visible_events(actor))).scalars()
+        )
+        hidden = len(held) - len(shown)
+        named = f"{sorted(shown)}" + (f" and {hidden} you may not see" if hidden else "")
+        _need(False, 409, "observations", f"already in events an analyst holds: {named}; merge them instead")
     reports, parts = vstore.members_of(conn, event["id"])
     vstore.set_members(conn, event["id"], [*reports, *(i for i in ids if i not in reports)], parts)
     for h in holders:
@@ -424,7 +445,7 @@ def _join(
                    automatic_only=True)  # fmt: skip
             continue
         other = conn.execute(select(events).where(events.c.id == h.id)).one()._mapping
-        row, breaches = _reassess(conn, dict(other), None, False, now, left)
+        row, breaches = _reassess(conn, dict(other), None, False, now, left, bursts)
         if vstore.update_fused(conn, h.id, row, automatic_only=True):
             vstore.set_violations(conn, h.id, breaches, iter(new_ids(len(breaches))), now)
     return ids

@@ -104,7 +104,9 @@ def agreements_in_force(conn: Connection, start: datetime, end: datetime) -> lis
     later: dict[datetime, Agreement] = {}
     for row in conn.execute(q):
         a = _parse(row.content)
-        if a.key != first.key:
+        # after `first`'s own instant (when none was in force at `start`, `first` is the highest
+        # of the earliest instant, and the lower ones of that instant never come after it)
+        if a.entry_into_force > first.entry_into_force:
             later[a.entry_into_force] = a  # the last of one instant: the highest version
     return [first, *later.values()]
 

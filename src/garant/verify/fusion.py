@@ -872,7 +872,7 @@ def _group_reports(reports: list[Evidence]) -> tuple[list[FusedEvent], list[list
 def _cluster_simple(
     kind: str, items: list[Evidence], spread_m: float, gap_s: float, key: Callable[[Evidence], str]
 ) -> list[FusedEvent]:
-    """Same kind, same key (weapon class, aircraft, interference type), windows opening within
+    """Same kind, same key (aircraft, interference type; weapons by site: no key), windows opening within
     `gap_s`, and places as near as both reports' uncertainties and the kind's spread allow: the
     separation's chi-square on the two covariances plus a circle whose 95% radius is `spread_m`
     at most `SAME_KIND_CHI2`. Two exact reports so link within `spread_m`, as every pair did

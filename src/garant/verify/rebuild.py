@@ -35,6 +35,10 @@ from garant.verify.pipeline import VerifiedEvent, verified_event
 Place = tuple[float, float, tuple[float, float, float] | None]  # lon, lat, 95% ellipse (m, m, deg)
 
 
+class NoEvent(ValueError):
+    """The members left make no event (a few arrivals no burst can be located from, alone)."""
+
+
 def rebuild(
     reports: list[dict[str, Any]],
     acoustic: AcousticEvents,
@@ -82,6 +86,8 @@ def _one(
     if len(parts) == 1 and len(parts[0].members) == len(evidence) and len(rows) == len(acoustic):
         return parts[0]
     stray = [r for r in range(len(acoustic)) if r not in rows]  # blasts fusion left out
+    if not parts and not stray:
+        raise NoEvent("these members make no event: too few acoustic arrivals to locate, and nothing else")
     kinds = Counter(p.kind for p in parts if p.kind != "allegation")
     kind = kinds.most_common(1)[0][0] if kinds else ("fire" if stray or not parts else parts[0].kind)
     placed = [(p.x, p.y, p.cov) for p in parts if math.isfinite(p.x) and not p.placed_at_origin]
