@@ -138,7 +138,9 @@ def stats(
         raise Problem(
             422,
             "at most ten years at once",
-            errors=[{"pointer": "/start", "field": "start", "reason": "more than ten years before end"}],
+            errors=[
+                {"in": "query", "pointer": "", "field": "start", "reason": "more than ten years before end"}
+            ],
         )
     agreement = state.current_agreement()
     if agreement is None:
