@@ -434,3 +434,15 @@ def test_documented_example_agreement_is_valid() -> None:
     lon, lat = _offset(48.5, 20.0, 90.0)
     assert geo.zones_containing(lon, lat).tolist() == [False, True, False]
     assert float(geo.signed_distance_m(lon, lat)) == pytest.approx(20_000.0, abs=10.0)
+
+
+def test_a_versions_geography_is_built_once_per_plane(demo: Agreement, demo_geo: Geography) -> None:
+    """`Geography.of` hands every caller (runs, review acts, figures) one geography per version and
+    plane; another plane is another geography, whose metres are that plane's."""
+    geo = Geography.of(demo)
+    assert Geography.of(demo) is geo
+    assert geo.crs == demo_geo.crs
+    other_plane = "+proj=utm +zone=37 +datum=WGS84 +units=m +no_defs +type=crs"
+    on_utm = Geography.of(demo, other_plane)
+    assert on_utm is not geo and on_utm.crs == other_plane
+    assert Geography.of(demo, other_plane) is on_utm

@@ -97,6 +97,7 @@ NO_PARTY = -1
 """`party_index` value of a point that lies in no control area."""
 
 _WGS84 = "EPSG:4326"
+_BUILT: dict[tuple[str, str | None], Geography] = {}  # Geography.of: (agreement key, plane)
 _EARTH_RADIUS_M = 6_371_008.8
 # Longest edge of the line, in degrees, before it is projected: the line is straight in lon/lat
 # (RFC 7946) and must stay so once projected, to coincide with the control-area boundaries.
@@ -216,6 +217,16 @@ class Geography:
         self._zone_rasters = [_Raster(self.zone_polygons[zid]) for zid in self.zone_ids]
 
     # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def of(cls, agreement: Agreement, crs: str | None = None) -> Geography:
+        """`from_agreement`, built once per process for each version and plane (it takes a
+        second; the server judges every run, review act and figure against these)."""
+        key = (agreement.key, crs)
+        geo = _BUILT.get(key)
+        if geo is None:
+            geo = _BUILT[key] = cls.from_agreement(agreement, crs)
+        return geo
+
     @classmethod
     def from_agreement(cls, agreement: Agreement, crs: str | None = None) -> Geography:
         """The geography of a validated agreement: its line, control areas and zones. `crs`

@@ -30,7 +30,8 @@ from sqlalchemy import Connection, select
 
 from garant.domain.access import Principal
 from garant.domain.ids import new_ids
-from garant.services.verification import _breaches, _row, geography_for
+from garant.geo.engine import Geography
+from garant.services.verification import _breaches, _row
 from garant.store import log as log_store
 from garant.store import verified as vstore
 from garant.store.access import visible_ids
@@ -274,7 +275,7 @@ def _reassess(
             vstore.reports_by_id(conn, list(reports)),
             vstore.blasts_by_id(conn, list(parts)),
             agreement,
-            geography_for(agreement),
+            Geography.of(agreement),
             place,
             bursts,
         )
@@ -435,7 +436,9 @@ def _join(
         )
         hidden = len(held) - len(shown)
         named = f"{sorted(shown)}" + (f" and {hidden} you may not see" if hidden else "")
-        _need(False, 409, "observations", f"already in events an analyst holds: {named}; merge them instead")
+        raise ReviewError(
+            409, "observations", f"already in events an analyst holds: {named}; merge them instead"
+        )
     reports, parts = vstore.members_of(conn, event["id"])
     vstore.set_members(conn, event["id"], [*reports, *(i for i in ids if i not in reports)], parts)
     for h in holders:

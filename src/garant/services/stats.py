@@ -26,7 +26,6 @@ import shapely
 from garant.domain.access import Principal
 from garant.domain.agreement import Agreement
 from garant.geo.engine import Geography
-from garant.services.verification import geography_for
 from garant.store import verified as vstore
 from garant.store.db import Database
 
@@ -91,7 +90,7 @@ def ceasefire_figures(
     # the days of the series count from `start`; whole days before the first day feed the mean
     counted = [r for r in verified if r["time"] >= start or _day(r["time"]) < first]
     counted = [r for r in counted if _day(r["time"]) >= context.date()]
-    sectors = _sectors(geography_for(agreement), [r["lon"] for r in counted], [r["lat"] for r in counted])
+    sectors = _sectors(Geography.of(agreement), [r["lon"] for r in counted], [r["lat"] for r in counted])
     # day -> dimension -> key -> measure -> value
     days: dict[date, dict[str, dict[str, Cell]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(_cell))

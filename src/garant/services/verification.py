@@ -42,7 +42,6 @@ PIPELINE = "fusion"
 CORE_MARGIN = timedelta(hours=1)
 CONTEXT_MARGIN = timedelta(hours=1)
 HOLD_BACK = timedelta(hours=12)  # how far back a stored event may start and still hold members
-_GEOGRAPHY: dict[str, Geography] = {}
 STEPS = 3  # read the store; fuse, attribute, classify, grade; write (the steps a bar counts)
 StepHook = Callable[[int, int, str], None]
 
@@ -59,14 +58,6 @@ class FusionReport:
 
 class StaleFusion(RuntimeError):
     """Another run moved the verified bulletin while this one worked; this one rolled back."""
-
-
-def geography_for(agreement: Agreement) -> Geography:
-    """The geography of an agreement version, built once per process (it takes a second)."""
-    geo = _GEOGRAPHY.get(agreement.key)
-    if geo is None:
-        geo = _GEOGRAPHY[agreement.key] = Geography.from_agreement(agreement)
-    return geo
 
 
 def _when(seconds: float) -> datetime:
@@ -158,7 +149,7 @@ def _run(
             reports,
             blasts,
             agreement,
-            geography_for(agreement),
+            Geography.of(agreement),
             loose_detections=loose,
             bursts=bursts,
             detections_of=lambda ids: _detections(db, ids),

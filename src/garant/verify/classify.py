@@ -134,12 +134,11 @@ def _across(ev: FusedEvent, attribution: Attribution) -> float:
     return max(0.0, 1.0 - attribution.ground[party])
 
 
-def severity(ev: FusedEvent, weapons: WeaponRules, breaches: list[Breach]) -> float:
+def severity(ev: FusedEvent, heavy_weapon: bool, breaches: list[Breach]) -> float:
     """Order of the review queue: casualties first (a death weighs more than an injury), then
     heavy weapons, then the size of the fire. One injury (30) outweighs heavy weapons with the
     size of any fire under 10^6 rounds breaching up to five provisions (10 + 13.8 + 5)."""
     if not breaches:
         return 0.0
-    heavy = 1.0 if (ev.weapon_class(weapons) or "") in weapons.heavy else 0.0
     hurt = 100.0 * ev.killed() + 30.0 * ev.injured()
-    return hurt + 10.0 * heavy + math.log1p(ev.rounds) + len(breaches)
+    return hurt + (10.0 if heavy_weapon else 0.0) + math.log1p(ev.rounds) + len(breaches)

@@ -122,7 +122,7 @@ class FusedEvent:
         named.discard(None)
         return str(next(iter(named))) if len(named) == 1 else None
 
-    def weapon_class(self, rules: WeaponRules | None = None) -> str | None:
+    def weapon_class(self, rules: WeaponRules) -> str | None:
         """The reports' vote (a crater's counts twice). Where the fire is known only as heard or
         seen at an automatic weapon's cadence (a burst, `_automatic`), a heavy class is not
         believed: no gun of the withdrawal lists fires several rounds a second, and observers
@@ -131,7 +131,6 @@ class FusedEvent:
         (a launch group paired with its impacts): with those, a burst is the ripple's sound and
         the reports' heavy class stands. A few rifle shots located as blasts are neither.
         An even vote goes to the class withdrawn farther (`WeaponRules`)."""
-        rules = rules or WeaponRules()
         ripple = (self.launch_blasts > 0 and self.impact_blasts > 0) or any(
             m.kind == "radar_track" for m in self.members
         )

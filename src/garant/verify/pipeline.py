@@ -132,7 +132,7 @@ def run_pipeline(
         rows = [i for i, w in enumerate(which) if w == k]
         if not rows:
             continue
-        vgeo = geo if k == 0 else _geography_on(version, geo.crs)
+        vgeo = geo if k == 0 else Geography.of(version, geo.crs)  # on the first version's plane
         group = [events[i] for i in rows]
         classifier = Classifier(version, vgeo)
         for i, ev, attr in zip(rows, group, Attributor(vgeo).attribute(group), strict=True):
@@ -140,18 +140,6 @@ def run_pipeline(
                 ev, attr, classifier.classify(ev, attr), geo, acoustic, version.key, classifier.weapons
             )
     return [v for v in out if v is not None]
-
-
-_ON_PLANE: dict[tuple[str, str], Geography] = {}
-
-
-def _geography_on(version: Agreement, crs: str) -> Geography:
-    """A later version's geography on the first version's plane, built once per process (it takes
-    a second, and the server's incremental runs span an amendment for days)."""
-    geo = _ON_PLANE.get((version.key, crs))
-    if geo is None:
-        geo = _ON_PLANE[(version.key, crs)] = Geography.from_agreement(version, crs=crs)
-    return geo
 
 
 def verified_event(
@@ -178,6 +166,7 @@ def verified_event(
     lon, lat = _lonlat(geo, x, y)
     olon, olat = _lonlat(geo, ev.origin[0], ev.origin[1]) if ev.origin is not None else (math.nan, math.nan)
     oell = _ellipse(ev.origin[2]) if ev.origin is not None else None
+    wclass = ev.weapon_class(weapons)
     return VerifiedEvent(
         kind=ev.kind,
         t_start=ev.t_start,
@@ -192,8 +181,8 @@ def verified_event(
         attribution=attr,
         breaches=breaches,
         grade=grade(ev),
-        severity=severity(ev, weapons, breaches),
-        weapon_class=ev.weapon_class(weapons),
+        severity=severity(ev, wclass in weapons.heavy, breaches),
+        weapon_class=wclass,
         rounds=ev.rounds,
         casualties=ev.casualties(),
         killed=ev.killed(),
